@@ -1,0 +1,52 @@
+/** The `dr` command line (commander). Only commands that work are registered. */
+import { Command, CommanderError } from 'commander';
+import { createContext } from './context.ts';
+import { DrError, ExitCode, errorMessage } from './errors.ts';
+import { scrub } from './redact.ts';
+import { statusCommand } from './commands/status.ts';
+import pkg from '../package.json' with { type: 'json' };
+
+function fail(err: unknown): never {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : ExitCode.usage);
+  if (err instanceof DrError) {
+    process.stderr.write(`dr: ${scrub(err.message)}\n${err.hint ? `dr: what to do: ${scrub(err.hint)}\n` : ''}`);
+    process.exit(err.exitCode);
+  }
+  process.stderr.write(`dr: unexpected error: ${scrub(errorMessage(err))}\n`);
+  if (process.env.DR_DEBUG && err instanceof Error && err.stack) process.stderr.write(scrub(err.stack) + '\n');
+  process.exit(ExitCode.failed);
+}
+
+/** Wraps a command action: builds the context, runs it, exits with its code. */
+function action<A extends unknown[]>(fn: (ctx: ReturnType<typeof createContext>, ...args: A) => Promise<number>) {
+  return async (...args: A) => {
+    try {
+      const ctx = createContext();
+      const code = await fn(ctx, ...args);
+      process.exitCode = code;
+    } catch (err) {
+      fail(err);
+    }
+  };
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  const program = new Command()
+    .name('dr')
+    .description('Backup and disaster recovery for the helpdesk stack (GLPI + Chatwoot on Docker Compose)')
+    .version(pkg.version)
+    .exitOverride()
+    .showHelpAfterError('(run dr --help for usage)');
+
+  program
+    .command('status')
+    .description('discovery and plan: volumes, containers, databases, writers to quiesce, destinations, problems')
+    .option('--json', 'machine-readable output')
+    .action(action((ctx, opts: { json?: boolean }) => statusCommand(ctx, opts)));
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    fail(err);
+  }
+}

@@ -1,0 +1,67 @@
+/** `dr status`: discovery and plan — volumes, containers, databases, writers to quiesce, destinations. */
+import type { Context } from '../context.ts';
+import { discover, type Discovery, type Problem } from '../discover.ts';
+import { destinationStatus, type DestinationStatus } from '../destinations.ts';
+import { table, formatBytes } from '../table.ts';
+import { ExitCode } from '../errors.ts';
+
+export interface StatusReport extends Discovery {
+  ok: boolean;
+  destinations: DestinationStatus[];
+}
+
+export async function statusReport(ctx: Context): Promise<StatusReport> {
+  const docker = await ctx.docker();
+  const { report } = await discover(docker, ctx.config, ctx.dockerEndpoint);
+  const destinations = await destinationStatus(ctx.config);
+  const problems: Problem[] = [...report.problems];
+  for (const d of destinations) {
+    if (d.exists && !d.writable) problems.push({ subject: 'DR_LOCAL_DIR', message: `${d.location} is not writable`, hint: 'fix its permissions or point DR_LOCAL_DIR elsewhere' });
+  }
+  return { ok: problems.length === 0, ...report, problems, destinations };
+}
+
+export function renderStatus(r: StatusReport): string {
+  const out: string[] = [];
+  out.push(`helpdesk-dr status: prefix ${r.prefix}, Docker ${r.docker.serverVersion} at ${r.docker.endpoint}`);
+  out.push('', `Volumes (${r.volumes.length})`);
+  out.push(table(['NAME', 'ROLE', 'MOUNTED BY'], r.volumes.map((v) => [
+    v.name + (v.excluded ? ' (excluded)' : ''),
+    v.role,
+    v.mountedBy.map((m) => `${m.container}:${m.path}`).join(', ') || '-',
+  ])));
+  out.push('', `Containers (${r.containers.length})`);
+  out.push(table(['NAME', 'STATE', 'HEALTH', 'ROLE', 'IMAGE'], r.containers.map((c) => [
+    c.name + (c.excluded ? ' (excluded)' : ''),
+    c.state,
+    c.health ?? '-',
+    c.engine ? `database (${c.engine})` : c.writer ? 'writer' : 'other',
+    c.image,
+  ])));
+  out.push('', 'Databases');
+  out.push(table(['CONTAINER', 'ENGINE', 'VERSION', 'DATABASES'], r.databases.map((d) => [
+    d.container,
+    d.engine,
+    d.version ?? '-',
+    d.error ? `ERROR: ${d.error}` : d.keys ? d.databases.map((n) => `${n} (${d.keys![n]} keys)`).join(', ') || '(empty)' : d.databases.join(', '),
+  ])));
+  out.push('', `Writers stopped during backup, in this order: ${r.stopOrder.join(', ') || '(none)'}`);
+  out.push('', 'Destinations');
+  out.push(table(['KIND', 'LOCATION', 'STATE'], r.destinations.map((d) => [
+    d.kind, d.location,
+    !d.exists ? 'does not exist yet (created by the first backup)' : `${d.writable ? 'writable' : 'NOT WRITABLE'}, ${d.freeBytes === null ? '?' : formatBytes(d.freeBytes)} free`,
+  ])));
+  out.push('');
+  if (r.problems.length === 0) out.push('Problems: none');
+  else {
+    out.push(`Problems (${r.problems.length})`);
+    for (const p of r.problems) out.push(`  - ${p.subject}: ${p.message}${p.hint ? `\n    what to do: ${p.hint}` : ''}`);
+  }
+  return out.join('\n');
+}
+
+export async function statusCommand(ctx: Context, opts: { json?: boolean }): Promise<number> {
+  const r = await statusReport(ctx);
+  process.stdout.write(opts.json ? JSON.stringify(r, null, 2) + '\n' : renderStatus(r) + '\n');
+  return r.ok ? ExitCode.ok : ExitCode.failed;
+}

@@ -1,0 +1,204 @@
+/**
+ * Configuration: `DR_*` variables from the process environment and an optional `.env` file (the process
+ * environment wins, as with docker compose). Every secret also accepts `<NAME>_FILE` (Docker secrets).
+ * All problems are collected and reported at once, each naming its variable.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { DrError, ExitCode } from './errors.ts';
+import { registerSecret } from './redact.ts';
+
+export type Env = Record<string, string | undefined>;
+
+type Kind = 'string' | 'int' | 'bool' | 'enum' | 'list' | 'path';
+export interface VarSpec {
+  name: string;
+  kind: Kind;
+  help: string;
+  default?: string;
+  required?: boolean;
+  secret?: boolean;
+  values?: readonly string[];
+  pattern?: RegExp;
+  patternHelp?: string;
+  min?: number;
+  max?: number;
+}
+
+export type ConfigValue = string | number | boolean | string[] | undefined;
+
+export const DEFAULT_VOLUME_SUFFIXES = [
+  'glpi_files', 'glpi_plugins', 'glpi_config', 'glpi_marketplace', 'glpi_db_data',
+  'chatwoot_storage', 'chatwoot_db_data', 'chatwoot_redis_data',
+] as const;
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** Every variable `dr` reads. README.md's configuration table is written from this list. */
+export const SCHEMA: readonly VarSpec[] = [
+  { name: 'DR_VOLUME_PREFIX', kind: 'string', default: 'v2_', pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]*$/,
+    patternHelp: 'letters, digits, "_", "." or "-", starting with a letter or digit',
+    help: 'Prefix of the stack\'s containers and volumes; nothing without it is ever touched.' },
+  { name: 'DR_EXPECTED_VOLUMES', kind: 'list',
+    help: 'Comma-separated volume names that must exist (default: the 8 volumes of the helpdesk stack under DR_VOLUME_PREFIX).' },
+  { name: 'DR_LOCAL_DIR', kind: 'path', default: '/var/backups/helpdesk-dr',
+    help: 'Local backup directory (the default destination).' },
+  { name: 'DR_DOCKER_SOCKET', kind: 'path',
+    help: 'Path of the Docker engine\'s socket (default: from DOCKER_HOST, else /var/run/docker.sock).' },
+  { name: 'DOCKER_HOST', kind: 'string', pattern: /^(unix:\/\/\/.+|tcp:\/\/[^/]+:\d+\/?)$/,
+    patternHelp: 'unix:///path/to/docker.sock or tcp://host:port',
+    help: 'Standard Docker variable, honoured when DR_DOCKER_SOCKET is not set.' },
+  { name: 'DR_DOCKER_TIMEOUT', kind: 'int', default: '10', min: 1, max: 600,
+    help: 'Seconds to wait for the Docker engine to answer a ping.' },
+  { name: 'DR_LOG_LEVEL', kind: 'enum', default: 'info', values: LOG_LEVELS, help: 'Log level (logs go to stderr).' },
+];
+
+export interface Config {
+  volumePrefix: string;
+  expectedVolumes: string[];
+  localDir: string;
+  docker: { socketPath: string } | { host: string; port: number };
+  dockerTimeoutSec: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+}
+
+export class ConfigError extends DrError {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(
+      `configuration has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n` + problems.map((p) => `  - ${p}`).join('\n'),
+      ExitCode.usage,
+      'fix the variables above in the environment or in .env (see .env.example and README.md, "Configuration")',
+    );
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/**
+ * Reads `.env` (path from DR_ENV_FILE, default ./.env) beneath the process environment.
+ * A missing default .env is fine; a missing DR_ENV_FILE is a problem.
+ */
+export function loadEnv(processEnv: Env = process.env, cwd = process.cwd()): Env {
+  const explicit = processEnv.DR_ENV_FILE;
+  const path = explicit || `${cwd}/.env`;
+  if (!existsSync(path)) {
+    if (explicit) throw new ConfigError([`DR_ENV_FILE: file ${explicit} does not exist`]);
+    return { ...processEnv };
+  }
+  let fromFile: Record<string, string>;
+  try {
+    fromFile = parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
+  } catch (err) {
+    throw new ConfigError([`${explicit ? 'DR_ENV_FILE' : '.env'}: cannot read ${path}: ${(err as Error).message}`]);
+  }
+  return { ...fromFile, ...processEnv };
+}
+
+/** Parses and validates `env` against `schema`; returns typed values by name or throws ConfigError. */
+export function parseVars(env: Env, schema: readonly VarSpec[] = SCHEMA): Map<string, ConfigValue> {
+  const problems: string[] = [];
+  const out = new Map<string, ConfigValue>();
+  for (const spec of schema) {
+    let raw = env[spec.name];
+    const fileVar = `${spec.name}_FILE`;
+    if (spec.secret && env[fileVar]) {
+      if (raw) {
+        problems.push(`${spec.name} and ${fileVar} are both set: set only one`);
+        continue;
+      }
+      try {
+        raw = readFileSync(env[fileVar]!, 'utf8').replace(/\r?\n$/, '');
+      } catch (err) {
+        problems.push(`${fileVar}: cannot read ${env[fileVar]} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+        continue;
+      }
+      if (!raw) {
+        problems.push(`${fileVar}: file ${env[fileVar]} is empty`);
+        continue;
+      }
+    }
+    if (raw !== undefined) raw = raw.trim();
+    if (!raw) raw = spec.default;
+    if (raw === undefined || raw === '') {
+      if (spec.required) problems.push(`${spec.name} is required but not set${spec.secret ? ` (or set ${fileVar})` : ''}: ${spec.help}`);
+      out.set(spec.name, undefined);
+      continue;
+    }
+    if (spec.secret) registerSecret(raw);
+    const shown = spec.secret ? '(secret value)' : JSON.stringify(raw);
+    switch (spec.kind) {
+      case 'int': {
+        if (!/^-?\d+$/.test(raw)) { problems.push(`${spec.name}=${shown} is not a whole number`); break; }
+        const n = Number(raw);
+        if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+          problems.push(`${spec.name}=${shown} is out of range ${spec.min ?? '-∞'}..${spec.max ?? '∞'}`);
+          break;
+        }
+        out.set(spec.name, n);
+        break;
+      }
+      case 'bool': {
+        const v = raw.toLowerCase();
+        if (['1', 'true', 'yes', 'on'].includes(v)) out.set(spec.name, true);
+        else if (['0', 'false', 'no', 'off'].includes(v)) out.set(spec.name, false);
+        else problems.push(`${spec.name}=${shown} is not a boolean (use true or false)`);
+        break;
+      }
+      case 'enum':
+        if (!spec.values!.includes(raw)) problems.push(`${spec.name}=${shown} is not one of: ${spec.values!.join(', ')}`);
+        else out.set(spec.name, raw);
+        break;
+      case 'list': {
+        const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+        const bad = spec.pattern ? items.filter((i) => !spec.pattern!.test(i)) : [];
+        if (bad.length) problems.push(`${spec.name}: ${bad.map((b) => JSON.stringify(b)).join(', ')} not allowed (${spec.patternHelp})`);
+        else out.set(spec.name, items);
+        break;
+      }
+      case 'path':
+        if (!raw.startsWith('/') && !raw.startsWith('./') && !raw.startsWith('../')) {
+          problems.push(`${spec.name}=${shown} must be an absolute path (or start with ./)`);
+        } else out.set(spec.name, raw);
+        break;
+      case 'string':
+        if (spec.pattern && !spec.pattern.test(raw)) problems.push(`${spec.name}=${shown} is malformed: expected ${spec.patternHelp}`);
+        else out.set(spec.name, raw);
+        break;
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return out;
+}
+
+/** The whole configuration, validated. Throws ConfigError listing every problem. */
+export function readConfig(env: Env): Config {
+  const v = parseVars(env);
+  const prefix = v.get('DR_VOLUME_PREFIX') as string;
+  const expected = (v.get('DR_EXPECTED_VOLUMES') as string[] | undefined) ?? DEFAULT_VOLUME_SUFFIXES.map((s) => prefix + s);
+  const problems: string[] = [];
+  const outside = expected.filter((name) => !name.startsWith(prefix));
+  if (outside.length) problems.push(`DR_EXPECTED_VOLUMES: ${outside.join(', ')} do not start with DR_VOLUME_PREFIX=${JSON.stringify(prefix)}`);
+  let docker: Config['docker'] = { socketPath: '/var/run/docker.sock' };
+  const socket = v.get('DR_DOCKER_SOCKET') as string | undefined;
+  const host = v.get('DOCKER_HOST') as string | undefined;
+  if (socket) docker = { socketPath: socket };
+  else if (host?.startsWith('unix://')) docker = { socketPath: host.slice('unix://'.length) };
+  else if (host) {
+    const m = /^tcp:\/\/([^/:]+):(\d+)/.exec(host)!;
+    docker = { host: m[1]!, port: Number(m[2]) };
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    volumePrefix: prefix,
+    expectedVolumes: expected,
+    localDir: v.get('DR_LOCAL_DIR') as string,
+    docker,
+    dockerTimeoutSec: v.get('DR_DOCKER_TIMEOUT') as number,
+    logLevel: v.get('DR_LOG_LEVEL') as Config['logLevel'],
+  };
+}
+
+export function describeDocker(d: Config['docker']): string {
+  return 'socketPath' in d ? `unix://${d.socketPath}` : `tcp://${d.host}:${d.port}`;
+}
