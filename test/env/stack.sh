@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The test stack: the real docker-compose.yml with test/env/docker-compose.test.yml (local images) and
+# test/env/test.env, under the compose project "helpdesk-dr-test".
+#   stack.sh up     bring it up (copes with leftovers of an earlier run), wait until healthy, seed data once
+#   stack.sh down   remove every container, volume and network it created — and nothing else
+#   stack.sh env    print the compose command line used (for tests and debugging)
+# A v2_ container or volume that belongs to another compose project (a real stack) makes it refuse to run.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PROJECT=${DR_TEST_PROJECT:-helpdesk-dr-test}
+PREFIX=v2_
+log() { printf '[stack %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+compose() {
+  docker compose -p "$PROJECT" --project-directory "$ROOT" --env-file "$ROOT/test/env/test.env" \
+    -f "$ROOT/docker-compose.yml" -f "$ROOT/test/env/docker-compose.test.yml" "$@"
+}
+
+guard() { # refuse to touch anything named v2_* that is not ours
+  local bad=""
+  while read -r name project; do
+    [ -n "$name" ] && [ "$project" != "$PROJECT" ] && bad+=" container $name (project '${project:-none}')"
+  done < <(docker ps -a --filter "name=^/${PREFIX}" --format '{{.Names}} {{.Label "com.docker.compose.project"}}')
+  while read -r name project; do
+    [ -n "$name" ] && [ "$project" != "$PROJECT" ] && bad+=" volume $name (project '${project:-none}')"
+  done < <(docker volume ls --filter "name=^${PREFIX}" --format '{{.Name}} {{.Label "com.docker.compose.project"}}')
+  if [ -n "$bad" ]; then
+    echo "stack.sh: refusing to run: these do not belong to the test stack ($PROJECT):$bad" >&2
+    echo "stack.sh: the test stack never touches them; remove them yourself or run the tests on another host" >&2
+    exit 1
+  fi
+}
+
+up() {
+  guard
+  if ! docker network inspect npm_default >/dev/null 2>&1; then
+    docker network create --label dr.test.created=true npm_default >/dev/null
+  fi
+  log "docker compose up (project $PROJECT)"
+  compose up -d --wait --wait-timeout 180 --remove-orphans --quiet-pull 2>&1 | grep -v -E '^\s*(Container|Network|Volume) .* (Running|Started|Created|Healthy|Waiting|Starting|Creating)$' >&2 || true
+  local unhealthy
+  unhealthy=$(docker ps -a --filter "label=com.docker.compose.project=$PROJECT" --format '{{.Names}} {{.Status}}' | grep -v '(healthy)' || true)
+  if [ -n "$unhealthy" ]; then echo "stack.sh: not healthy:"$'\n'"$unhealthy" >&2; exit 1; fi
+  seed
+  log "stack up and seeded"
+}
+
+seed() {
+  if docker exec v2_glpi test -e /var/www/html/glpi/files/.dr-test-seeded; then return 0; fi
+  log "seeding MariaDB, PostgreSQL, Redis and the volumes"
+  docker exec -i v2_glpi_db sh -c 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" exec mariadb -uroot --default-character-set=utf8mb4 "$MARIADB_DATABASE"' <"$ROOT/test/env/seed/mariadb.sql"
+  docker exec -i v2_chatwoot_db sh -c 'exec psql -X -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"' <"$ROOT/test/env/seed/postgres.sql" >/dev/null
+  bash "$ROOT/test/env/seed/redis.sh" | docker exec -i v2_chatwoot_redis sh -c 'REDISCLI_AUTH="$REDIS_PASSWORD" exec redis-cli --no-auth-warning --pipe' >/dev/null
+  docker exec -i v2_chatwoot bash -s <"$ROOT/test/env/seed/chatwoot-files.sh"
+  docker exec -i v2_glpi bash -s <"$ROOT/test/env/seed/glpi-files.sh"
+}
+
+down() {
+  guard
+  log "docker compose down (project $PROJECT)"
+  compose down -v --remove-orphans --timeout 5 2>&1 | grep -v -E '^\s*(Container|Network|Volume) .* (Stopped|Removed|Stopping|Removing)$' >&2 || true
+  # containers/volumes created by tests under the project label (e.g. restored volumes) go too
+  docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" | xargs -r docker rm -f >/dev/null
+  docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | xargs -r docker volume rm >/dev/null
+  if [ "$(docker network inspect -f '{{ index .Labels "dr.test.created" }}' npm_default 2>/dev/null)" = true ]; then
+    docker network rm npm_default >/dev/null 2>&1 || true
+  fi
+  log "stack removed"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  seed) seed ;;
+  env) declare -f compose | sed -n '3,4p' ;;
+  *) echo "usage: $0 up|down|seed" >&2; exit 64 ;;
+esac
