@@ -4,6 +4,9 @@ import { createContext } from './context.ts';
 import { DrError, ExitCode, errorMessage } from './errors.ts';
 import { scrub } from './redact.ts';
 import { statusCommand } from './commands/status.ts';
+import { backupCommand } from './commands/backup.ts';
+import { listCommand } from './commands/list.ts';
+import { keygenCommand } from './commands/keygen.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 function fail(err: unknown): never {
@@ -43,6 +46,29 @@ export async function main(argv = process.argv): Promise<void> {
     .description('discovery and plan: volumes, containers, databases, writers to quiesce, destinations, problems')
     .option('--json', 'machine-readable output')
     .action(action((ctx, opts: { json?: boolean }) => statusCommand(ctx, opts)));
+
+  program
+    .command('backup')
+    .description('one backup now: dump the databases, stop the writers, archive the volumes, restart, commit')
+    .option('--dry-run', 'print the plan and touch nothing')
+    .option('--mode <mode>', 'hot (databases keep running, covered by dumps) or cold (databases stopped too, raw volumes archived)')
+    .option('--json', 'print the manifest (or the plan) as JSON')
+    .action(action((ctx, opts: { dryRun?: boolean; mode?: string; json?: boolean }) => backupCommand(ctx, opts)));
+
+  program
+    .command('list')
+    .description('committed backups, newest first')
+    .option('--json', 'machine-readable output')
+    .action(action((ctx, opts: { json?: boolean }) => listCommand(ctx, opts)));
+
+  program
+    .command('keygen')
+    .description('make an age identity (prints its recipient) and a manifest signing key, files mode 0600')
+    .option('--out-dir <dir>', 'where to write age-identity.txt and signing.key', './dr-keys')
+    .option('--force', 'overwrite existing key files')
+    .action(async (opts: { outDir: string; force?: boolean }) => {
+      try { process.exitCode = await keygenCommand(opts); } catch (err) { fail(err); }
+    });
 
   try {
     await program.parseAsync(argv);

@@ -5,6 +5,7 @@
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { parseEnv } from 'node:util';
+import { availableParallelism } from 'node:os';
 import { DrError, ExitCode } from './errors.ts';
 import { registerSecret } from './redact.ts';
 
@@ -18,6 +19,8 @@ export interface VarSpec {
   default?: string;
   required?: boolean;
   secret?: boolean;
+  /** also accept <NAME>_FILE (implied for secrets) */
+  file?: boolean;
   values?: readonly string[];
   pattern?: RegExp;
   patternHelp?: string;
@@ -51,6 +54,20 @@ export const SCHEMA: readonly VarSpec[] = [
   { name: 'DR_DOCKER_TIMEOUT', kind: 'int', default: '10', min: 1, max: 600,
     help: 'Seconds to wait for the Docker engine to answer a ping.' },
   { name: 'DR_LOG_LEVEL', kind: 'enum', default: 'info', values: LOG_LEVELS, help: 'Log level (logs go to stderr).' },
+  { name: 'DR_AGE_RECIPIENTS', kind: 'string', file: true,
+    help: 'age recipients (age1…) every part is encrypted to: comma, space or newline separated; or a file of them in DR_AGE_RECIPIENTS_FILE. Required by dr backup.' },
+  { name: 'DR_SIGNING_KEY_FILE', kind: 'path',
+    help: 'ed25519 private key (PEM) that signs manifests, made by dr keygen. Required by dr backup.' },
+  { name: 'DR_COMPRESSION', kind: 'enum', default: 'zstd', values: ['zstd', 'gzip', 'none'], help: 'Compression of the parts.' },
+  { name: 'DR_ZSTD_LEVEL', kind: 'int', default: '3', min: 1, max: 19, help: 'zstd level.' },
+  { name: 'DR_MODE', kind: 'enum', default: 'hot', values: ['hot', 'cold'],
+    help: 'hot: databases keep running and are covered by logical dumps; cold: databases are stopped too and their raw volumes archived as well.' },
+  { name: 'DR_PARALLELISM', kind: 'int', min: 1, max: 32, help: 'Parts processed at once (default: the number of CPU cores).' },
+  { name: 'DR_STOP_TIMEOUT', kind: 'int', default: '30', min: 1, max: 3600, help: 'Seconds a writer gets to stop before it is killed.' },
+  { name: 'DR_LOCK_STALE_SECONDS', kind: 'int', default: '120', min: 10, max: 86400,
+    help: 'A lock not refreshed for this long belongs to a dead process and is taken over.' },
+  { name: 'DR_INCOMPLETE_GRACE_SECONDS', kind: 'int', default: '3600', min: 0, max: 604800,
+    help: 'Uncommitted backups (no manifest) older than this are removed by the next backup.' },
 ];
 
 export interface Config {
@@ -60,6 +77,15 @@ export interface Config {
   docker: { socketPath: string } | { host: string; port: number };
   dockerTimeoutSec: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  recipients: { text: string; source: string } | undefined;
+  signingKeyFile: string | undefined;
+  compression: 'zstd' | 'gzip' | 'none';
+  zstdLevel: number;
+  mode: 'hot' | 'cold';
+  parallelism: number;
+  stopTimeoutSec: number;
+  lockStaleSec: number;
+  incompleteGraceSec: number;
 }
 
 export class ConfigError extends DrError {
@@ -102,7 +128,7 @@ export function parseVars(env: Env, schema: readonly VarSpec[] = SCHEMA): Map<st
   for (const spec of schema) {
     let raw = env[spec.name];
     const fileVar = `${spec.name}_FILE`;
-    if (spec.secret && env[fileVar]) {
+    if ((spec.secret || spec.file) && env[fileVar]) {
       if (raw) {
         problems.push(`${spec.name} and ${fileVar} are both set: set only one`);
         continue;
@@ -196,6 +222,18 @@ export function readConfig(env: Env): Config {
     docker,
     dockerTimeoutSec: v.get('DR_DOCKER_TIMEOUT') as number,
     logLevel: v.get('DR_LOG_LEVEL') as Config['logLevel'],
+    recipients: v.get('DR_AGE_RECIPIENTS') === undefined ? undefined : {
+      text: v.get('DR_AGE_RECIPIENTS') as string,
+      source: env.DR_AGE_RECIPIENTS?.trim() ? 'DR_AGE_RECIPIENTS' : `DR_AGE_RECIPIENTS_FILE (${env.DR_AGE_RECIPIENTS_FILE})`,
+    },
+    signingKeyFile: v.get('DR_SIGNING_KEY_FILE') as string | undefined,
+    compression: v.get('DR_COMPRESSION') as Config['compression'],
+    zstdLevel: v.get('DR_ZSTD_LEVEL') as number,
+    mode: v.get('DR_MODE') as Config['mode'],
+    parallelism: (v.get('DR_PARALLELISM') as number | undefined) ?? availableParallelism(),
+    stopTimeoutSec: v.get('DR_STOP_TIMEOUT') as number,
+    lockStaleSec: v.get('DR_LOCK_STALE_SECONDS') as number,
+    incompleteGraceSec: v.get('DR_INCOMPLETE_GRACE_SECONDS') as number,
   };
 }
 

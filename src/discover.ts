@@ -39,6 +39,7 @@ export interface ContainerInfo {
   name: string;
   id: string;
   image: string;
+  imageId: string;
   state: string;
   health: string | null;
   running: boolean;
@@ -135,6 +136,7 @@ export async function discover(docker: Docker, config: Pick<Config, 'volumePrefi
       name,
       id: ins.Id,
       image: ins.Config.Image,
+      imageId: ins.Image,
       state: ins.State.Status,
       health: ins.State.Health?.Status ?? null,
       running,

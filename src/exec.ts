@@ -3,8 +3,7 @@
  * any argv). Output is demultiplexed with backpressure: the raw stream is only read while both outputs
  * accept data (dockerode's demuxStream ignores backpressure).
  */
-import { PassThrough, type Readable, type Writable } from 'node:stream';
-import { once } from 'node:events';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import { DrError, errorMessage } from './errors.ts';
 import { scrub } from './redact.ts';
@@ -22,6 +21,20 @@ export interface ExecStreams {
   stderr: Readable;
   /** resolves with the exit code once the process has ended and its output has been consumed */
   exitCode: Promise<number>;
+}
+
+/** Resolves on 'drain'; rejects if the stream closes or fails first (so a dropped consumer never hangs us). */
+export function drained(w: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      w.off('drain', onDrain); w.off('close', onClose); w.off('error', onError);
+      if (err) reject(err); else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new Error('output closed before the command finished'));
+    const onError = (e: Error) => done(e);
+    w.on('drain', onDrain); w.on('close', onClose); w.on('error', onError);
+  });
 }
 
 /**
@@ -50,7 +63,7 @@ export async function demux(raw: AsyncIterable<Buffer>, out: Writable, err: Writ
       const payload = chunk.subarray(0, n);
       chunk = chunk.subarray(n);
       remaining -= n;
-      if (!target.write(payload)) await once(target, 'drain');
+      if (!target.write(payload)) await drained(target);
     }
   }
   if (have !== 0 || remaining !== 0) throw new Error('exec output ended in the middle of a frame');
@@ -71,6 +84,10 @@ export async function execStream(container: Docker.Container, opts: ExecOptions)
   const raw = (await exec.start({ hijack: true, stdin: false })) as unknown as Readable;
   const stdout = new PassThrough({ highWaterMark: 1 << 20 });
   const stderr = new PassThrough({ highWaterMark: 1 << 20 });
+  // a consumer that gives up early (e.g. the destination failed) closes the exec's socket: the process then
+  // gets EPIPE instead of blocking forever
+  const abandon = () => { if (!raw.destroyed) raw.destroy(); };
+  stdout.on('close', () => { if (!stdout.readableEnded) abandon(); });
   const pumped = demux(raw, stdout, stderr).then(
     () => { stdout.end(); stderr.end(); },
     (e: unknown) => { stdout.destroy(e as Error); stderr.destroy(e as Error); throw e; },
@@ -86,6 +103,25 @@ export async function execStream(container: Docker.Container, opts: ExecOptions)
   })();
   exitCode.catch(() => {}); // observed by the caller
   return { stdout, stderr, exitCode };
+}
+
+/**
+ * The command's stdout as a byte stream that errors (instead of ending) when the command exits non-zero,
+ * so a failed dump can never be stored as if complete. stderr is drained concurrently; its tail goes into
+ * the error message (secrets scrubbed).
+ */
+export function checkedStdout(s: ExecStreams, name: string, what: string): Readable {
+  let tail = '';
+  s.stderr.on('data', (c: Buffer) => { tail = (tail + c.toString('utf8')).slice(-4000); });
+  async function* gen(): AsyncGenerator<Buffer> {
+    for await (const c of s.stdout) yield c as Buffer;
+    const code = await s.exitCode;
+    if (code !== 0) {
+      const detail = scrub(tail.trim().split('\n').slice(-3).join(' | ')) || 'no error output';
+      throw new DrError(`${name}: ${what} failed (exit ${code}): ${detail}`);
+    }
+  }
+  return Readable.from(gen(), { objectMode: false });
 }
 
 export interface ExecResult {

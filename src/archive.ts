@@ -1,0 +1,109 @@
+/**
+ * Volumes are read through the Docker API: a helper container is created (never started) with the volume
+ * mounted read-only, and the archive API streams its content as a tar. This works the same from the host
+ * and from the sidecar. While the tar streams into its part, a tar parser builds the per-file index
+ * (path, type, mode, owner, size, SHA-256), written as its own part.
+ */
+import { createHash } from 'node:crypto';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { once } from 'node:events';
+import tar from 'tar-stream';
+import type Docker from 'dockerode';
+import { DrError, errorMessage } from './errors.ts';
+
+export const HELPER_LABEL = 'dr.helper';
+const MOUNT = '/vol';
+
+export interface IndexEntry {
+  path: string;
+  type: 'file' | 'dir' | 'symlink' | 'hardlink' | 'chardev' | 'blockdev' | 'fifo';
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  sha256?: string;
+  linkname?: string;
+}
+
+const TYPES: Record<string, IndexEntry['type']> = {
+  file: 'file', 'contiguous-file': 'file', directory: 'dir', symlink: 'symlink', link: 'hardlink',
+  'character-device': 'chardev', 'block-device': 'blockdev', fifo: 'fifo',
+};
+
+/** Tar entry name → index path: "./a/b" → "a/b", "./" → ".". */
+export function normalizeEntryName(name: string): string {
+  const n = name.replace(/^\.\//, '').replace(/\/+$/, '');
+  return n === '' || n === '.' ? '.' : n;
+}
+
+/** A helper container with `volume` mounted read-only at /vol, never started. Remove it when done. */
+export async function createHelper(docker: Docker, image: string, volume: string, readOnly = true, tag = 'backup'): Promise<Docker.Container> {
+  try {
+    return await docker.createContainer({
+      Image: image,
+      Entrypoint: ['/dr-helper-never-started'],
+      Cmd: [],
+      Labels: { [HELPER_LABEL]: tag, 'dr.exclude': 'true' },
+      NetworkDisabled: true,
+      HostConfig: { Binds: [`${volume}:${MOUNT}${readOnly ? ':ro' : ''}`], NetworkMode: 'none' },
+    });
+  } catch (err) {
+    throw new DrError(`volume ${volume}: cannot create a helper container from image ${image}: ${errorMessage(err)}`);
+  }
+}
+
+/** Removes helper containers left behind by an interrupted run. */
+export async function removeStaleHelpers(docker: Docker): Promise<number> {
+  const list = await docker.listContainers({ all: true, filters: { label: [HELPER_LABEL] } });
+  await Promise.all(list.filter((c) => c.State !== 'running').map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+  return list.length;
+}
+
+/** The volume's content as a tar stream (entries named ./path). */
+export async function volumeTar(helper: Docker.Container, volume: string): Promise<Readable> {
+  try {
+    return (await helper.getArchive({ path: `${MOUNT}/.` })) as unknown as Readable;
+  } catch (err) {
+    throw new DrError(`volume ${volume}: reading it through the archive API failed: ${errorMessage(err)}`);
+  }
+}
+
+/**
+ * A writable tar parser that writes one JSON line per entry to `out` (then ends it) and counts entries.
+ * Awaits `out`'s backpressure, so the index never piles up in memory.
+ */
+export function indexBuilder(out: Writable): { sink: Writable; count(): number } {
+  const ex = tar.extract();
+  let n = 0;
+  ex.on('entry', (h, stream, next) => {
+    const type = TYPES[h.type ?? 'file'];
+    const hash = type === 'file' ? createHash('sha256') : null;
+    stream.on('data', (c: unknown) => { hash?.update(c as Buffer); });
+    stream.on('end', () => {
+      const e: IndexEntry = {
+        path: normalizeEntryName(h.name),
+        type: type ?? 'file',
+        mode: (h.mode ?? 0) & 0o7777,
+        uid: h.uid ?? 0,
+        gid: h.gid ?? 0,
+        size: type === 'file' ? (h.size ?? 0) : 0,
+        mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000),
+      };
+      if (hash) e.sha256 = hash.digest('hex');
+      if (h.linkname) e.linkname = type === 'hardlink' ? normalizeEntryName(h.linkname) : h.linkname;
+      n++;
+      if (!out.write(JSON.stringify(e) + '\n')) once(out, 'drain').then(() => next(), next);
+      else next();
+    });
+    stream.on('error', next);
+    stream.resume();
+  });
+  ex.on('finish', () => out.end());
+  ex.on('error', (e: Error) => out.destroy(e));
+  return { sink: ex as unknown as Writable, count: () => n };
+}
+
+export function newIndexStream(): PassThrough {
+  return new PassThrough({ highWaterMark: 1 << 20 });
+}

@@ -1,0 +1,255 @@
+/**
+ * The backup lifecycle, top to bottom:
+ *   validate → lock → recover → discover → dump databases → [archive unquiesced volumes] → quiesce writers →
+ *   archive their volumes → restart writers → SHA256SUMS → manifest (commit) → release lock.
+ * The writers are restarted on success, on error and on SIGINT/SIGTERM, in reverse stop order; errors are
+ * joined. A failed or interrupted backup removes everything it wrote: without a committed manifest a backup
+ * does not exist.
+ */
+import { hostname } from 'node:os';
+import { mkdir } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { KeyObject } from 'node:crypto';
+import type Docker from 'dockerode';
+import type { Context } from './context.ts';
+import { ConfigError } from './config.ts';
+import { parseRecipients } from './age.ts';
+import { loadSigningKey } from './keys.ts';
+import { acquireLock } from './lock.ts';
+import { discover, type Discovery, type DiscoveryHandles, type VolumeInfo } from './discover.ts';
+import { recoverStopped, Quiescer } from './quiesce.ts';
+import { createHelper, removeStaleHelpers, volumeTar, indexBuilder, newIndexStream } from './archive.ts';
+import { dumpDatabase, safeSegment } from './dump.ts';
+import { storePart, EXT, type PartOptions } from './pipeline.ts';
+import { mapLimit } from './concurrency.ts';
+import { LocalStorage } from './storage/local.ts';
+import type { Storage } from './storage/types.ts';
+import { FORMAT, newBackupId, serializeManifest, signManifest, type DatabaseRecord, type Manifest, type PartRecord, type VolumeRecord } from './manifest.ts';
+import { cleanupIncomplete } from './backups.ts';
+import { DrError, ExitCode, errorMessage } from './errors.ts';
+import pkg from '../package.json' with { type: 'json' };
+
+export interface BackupOptions { mode?: 'hot' | 'cold'; dryRun?: boolean }
+
+export interface BackupPlan {
+  id: string;
+  mode: 'hot' | 'cold';
+  destination: string;
+  dumps: { container: string; engine: string; databases: string[] }[];
+  /** archived before anything is stopped (no running writer mounts them) */
+  hotVolumes: string[];
+  /** archived while `stop` are stopped */
+  quiescedVolumes: string[];
+  /** covered by a logical dump (hot mode) */
+  dumpedVolumes: { volume: string; container: string }[];
+  stop: string[];
+  compression: string;
+  recipients: string[];
+}
+
+interface Settings { recipients: string[]; signingKey: KeyObject; partOpts: PartOptions }
+
+/** Everything that can be checked before touching anything; all problems at once. */
+function settingsFor(ctx: Context): Settings {
+  const c = ctx.config;
+  const problems: string[] = [];
+  let recipients: string[] = [];
+  if (!c.recipients) problems.push('DR_AGE_RECIPIENTS (or DR_AGE_RECIPIENTS_FILE) is required by dr backup: the age recipients (age1…) to encrypt to; create a key pair with dr keygen');
+  else {
+    try { recipients = parseRecipients(c.recipients.text, c.recipients.source); } catch (err) { problems.push(errorMessage(err)); }
+  }
+  let signingKey: KeyObject | undefined;
+  if (!c.signingKeyFile) problems.push('DR_SIGNING_KEY_FILE is required by dr backup: the ed25519 key that signs manifests; create it with dr keygen');
+  else {
+    try { signingKey = loadSigningKey(c.signingKeyFile); } catch (err) { problems.push(errorMessage(err)); }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return { recipients, signingKey: signingKey!, partOpts: { compression: c.compression, zstdLevel: c.zstdLevel, recipients } };
+}
+
+export function planBackup(report: Discovery, mode: 'hot' | 'cold', id: string, ctx: Context, recipients: string[]): BackupPlan {
+  const dbs = report.databases;
+  const stop = [...report.stopOrder, ...(mode === 'cold' ? dbs.map((d) => d.container) : [])];
+  const stopped = new Set(stop);
+  const volumes = report.volumes.filter((v) => !v.excluded);
+  const dumpedVolumes: BackupPlan['dumpedVolumes'] = [];
+  const hot: string[] = [];
+  const quiesced: string[] = [];
+  for (const v of volumes) {
+    if (v.role === 'database' && mode === 'hot') {
+      dumpedVolumes.push({ volume: v.name, container: v.mountedBy.find((m) => dbs.some((d) => d.container === m.container))!.container });
+      continue;
+    }
+    if (v.mountedBy.some((m) => stopped.has(m.container))) quiesced.push(v.name);
+    else hot.push(v.name);
+  }
+  return {
+    id, mode, destination: ctx.config.localDir,
+    dumps: dbs.map((d) => ({ container: d.container, engine: d.engine, databases: d.databases })),
+    hotVolumes: hot, quiescedVolumes: quiesced, dumpedVolumes, stop,
+    compression: ctx.config.compression, recipients,
+  };
+}
+
+export function renderPlan(p: BackupPlan): string {
+  return [
+    `Backup plan ${p.id} (${p.mode} mode) → local ${p.destination}`,
+    `  dumps:            ${p.dumps.map((d) => `${d.container} (${d.engine}: ${d.databases.join(', ') || 'all'})`).join('; ') || '(none)'}`,
+    `  archived live:    ${p.hotVolumes.join(', ') || '(none)'}`,
+    `  stopped, in order: ${p.stop.join(', ') || '(none)'}`,
+    `  archived stopped: ${p.quiescedVolumes.join(', ') || '(none)'}`,
+    `  covered by dumps: ${p.dumpedVolumes.map((d) => `${d.volume} (${d.container})`).join(', ') || '(none)'}`,
+    `  parts: tar → ${p.compression} → age to ${p.recipients.length} recipient(s) → SHA-256 → destination`,
+  ].join('\n');
+}
+
+export interface BackupResult { manifest: Manifest | null; plan: BackupPlan; warnings: string[] }
+
+export async function runBackup(ctx: Context, opts: BackupOptions): Promise<BackupResult> {
+  const { log, config } = ctx;
+  const settings = settingsFor(ctx); // bad recipients or keys: refuse before touching anything
+  const mode = opts.mode ?? config.mode;
+  const docker = await ctx.docker();
+  const id = newBackupId();
+
+  if (opts.dryRun) {
+    const { report } = await discover(docker, config, ctx.dockerEndpoint);
+    return { manifest: null, plan: planBackup(report, mode, id, ctx, settings.recipients), warnings: report.problems.map((p) => `${p.subject}: ${p.message}`) };
+  }
+
+  await mkdir(config.localDir, { recursive: true, mode: 0o700 });
+  const storage: Storage = new LocalStorage(config.localDir);
+  const lock = await acquireLock(config.localDir, 'dr backup', config.lockStaleSec, log);
+  const abort = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    log.warn({ signal: sig }, 'interrupted: aborting the backup, restarting stopped containers');
+    abort.abort(new DrError(`backup interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const quiescer = new Quiescer(docker, config.localDir, log, config.stopTimeoutSec);
+  const errors: unknown[] = [];
+  let manifest: Manifest | null = null;
+  let plan: BackupPlan | undefined;
+  const startedAt = new Date();
+  const partOpts = { ...settings.partOpts, signal: abort.signal };
+  try {
+    await recoverStopped(docker, config.localDir, log);
+    await removeStaleHelpers(docker);
+    await cleanupIncomplete(storage, config.incompleteGraceSec, log);
+
+    // discover; refuse clearly if something expected is missing
+    const { report, handles } = await discover(docker, config, ctx.dockerEndpoint);
+    if (report.problems.length) {
+      throw new DrError(`refusing to back up: ${report.problems.map((p) => `${p.subject}: ${p.message}`).join('; ')}`, ExitCode.failed,
+        'fix the problems listed (dr status shows them), then run dr backup again');
+    }
+    plan = planBackup(report, mode, id, ctx, settings.recipients);
+    log.info({ id, mode, stop: plan.stop, hot: plan.hotVolumes, quiesced: plan.quiescedVolumes }, 'backup started');
+    const parts: PartRecord[] = [];
+    const imageId = (name: string) => report.containers.find((c) => c.name === name)!.imageId;
+
+    // 1. dumps (databases keep running)
+    const dumps = await mapLimit(report.databases, config.parallelism, (info) => {
+      abort.signal.throwIfAborted();
+      return dumpDatabase({ target: handles.containers.get(info.container)!, info, imageId: imageId(info.container), storage, backupId: id, opts: partOpts, log });
+    });
+    const databases: DatabaseRecord[] = dumps.map((d) => d.record);
+    for (const d of dumps) parts.push(...d.parts);
+
+    // 2. volumes nobody stops: archived live
+    const archive = (names: string[], quiesced: string[]) => mapLimit(names, config.parallelism, async (name) => {
+      abort.signal.throwIfAborted();
+      const r = await archiveVolume(docker, storage, id, report.volumes.find((v) => v.name === name)!, report, handles, partOpts);
+      parts.push(...r.parts);
+      return { ...r.record, quiesced };
+    });
+    const volumeRecords: VolumeRecord[] = await archive(plan.hotVolumes, []);
+
+    // 3. quiesce, archive, restart (restart also happens in finally on any error or signal)
+    abort.signal.throwIfAborted();
+    await quiescer.stop(plan.stop);
+    volumeRecords.push(...(await archive(plan.quiescedVolumes, quiescer.stopped.map((s) => s.name))));
+    const restartFailures = await quiescer.restartAll();
+    if (restartFailures.length) throw new DrError(restartFailures.join('; '));
+
+    for (const d of plan.dumpedVolumes) {
+      const v = report.volumes.find((x) => x.name === d.volume)!;
+      volumeRecords.push({ ...volumeRecordBase(v), part: null, index: null, coveredBy: `dump:${d.container}`, quiesced: [] });
+    }
+    volumeRecords.sort((a, b) => a.name.localeCompare(b.name));
+
+    // 4. SHA256SUMS, then the manifest: the commit
+    abort.signal.throwIfAborted();
+    const sums = parts.map((p) => `${p.stored.sha256}  ${p.key}\n`).sort((a, b) => a.slice(66).localeCompare(b.slice(66))).join('');
+    await storage.put(`${id}/SHA256SUMS`, Readable.from([Buffer.from(sums)]));
+    const finishedAt = new Date();
+    manifest = signManifest({
+      format: FORMAT, id, tool: { name: pkg.name, version: pkg.version }, host: hostname(), prefix: config.volumePrefix, mode,
+      startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime(),
+      downtime: { ms: quiescer.downtimeMs(), containers: quiescer.stopped },
+      compression: config.compression, encryption: { scheme: 'age-x25519', recipients: settings.recipients },
+      parts: [...parts].sort((a, b) => a.key.localeCompare(b.key)), volumes: volumeRecords, databases,
+      containers: report.containers.map((c) => ({ name: c.name, image: c.image, imageId: c.imageId, service: c.composeService })),
+      warnings: databases.flatMap((d) => d.warnings),
+    }, settings.signingKey);
+    abort.signal.throwIfAborted();
+    await storage.put(`${id}/manifest.json`, Readable.from([Buffer.from(serializeManifest(manifest))]));
+    log.info({ id, parts: parts.length, durationMs: manifest.durationMs, downtimeMs: manifest.downtime.ms }, 'backup committed');
+  } catch (err) {
+    errors.push(abort.signal.aborted ? abort.signal.reason : err);
+    manifest = null;
+  } finally {
+    const failures = await quiescer.restartAll();
+    errors.push(...failures.map((f) => new DrError(f)));
+    if (!manifest) {
+      await storage.deletePrefix(id).catch((e: unknown) => errors.push(new DrError(`could not remove the incomplete backup ${id}: ${errorMessage(e)}`)));
+      await removeStaleHelpers(docker).catch(() => {});
+    }
+    await lock.release();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (errors.length) {
+    const first = errors[0];
+    const msg = errors.map((e) => errorMessage(e)).filter((m, i, a) => a.indexOf(m) === i).join('; ');
+    throw new DrError(`backup ${id} failed, nothing was committed: ${msg}`,
+      first instanceof DrError && first.exitCode !== ExitCode.failed ? first.exitCode : ExitCode.failed,
+      first instanceof DrError ? first.hint : undefined);
+  }
+  return { manifest, plan: plan!, warnings: manifest!.warnings };
+}
+
+function volumeRecordBase(v: VolumeInfo): Omit<VolumeRecord, 'part' | 'index' | 'coveredBy' | 'quiesced'> {
+  return { name: v.name, role: v.role, driver: v.driver, labels: v.labels, mountedBy: v.mountedBy.map((m) => ({ container: m.container, path: m.path })) };
+}
+
+/** One volume: its tar part and, built from the same stream, its per-file index part. */
+async function archiveVolume(docker: Docker, storage: Storage, id: string, v: VolumeInfo, report: Discovery, handles: DiscoveryHandles, opts: PartOptions): Promise<{ record: Omit<VolumeRecord, 'quiesced'>; parts: PartRecord[] }> {
+  const owner = v.mountedBy[0]?.container ?? report.containers[0]?.name;
+  const image = report.containers.find((c) => c.name === owner)?.imageId;
+  if (!image || !handles.containers.has(owner!)) throw new DrError(`volume ${v.name}: no container of the stack to borrow an image from for the helper`);
+  const helper = await createHelper(docker, image, v.name);
+  try {
+    const tarStream = await volumeTar(helper, v.name);
+    const indexOut = newIndexStream();
+    const index = indexBuilder(indexOut);
+    const seg = safeSegment(v.name);
+    let volPart: PartRecord, idxPart: PartRecord;
+    try {
+      [volPart, idxPart] = await Promise.all([
+        storePart(storage, id, `volumes/${seg}.tar${EXT[opts.compression]}.age`, 'volume', v.name, tarStream, opts, index.sink),
+        storePart(storage, id, `index/${seg}.jsonl${EXT[opts.compression]}.age`, 'index', v.name, indexOut, opts),
+      ]);
+    } catch (err) {
+      indexOut.destroy(); // the index part must not wait for a tar that will never end
+      tarStream.destroy();
+      throw err;
+    }
+    volPart.files = index.count();
+    idxPart.files = index.count();
+    return { record: { ...volumeRecordBase(v), part: volPart.key, index: idxPart.key, coveredBy: null }, parts: [volPart, idxPart] };
+  } finally {
+    await helper.remove({ force: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,21 @@
+/** `dr backup [--dry-run] [--mode hot|cold] [--json]` */
+import type { Context } from '../context.ts';
+import { runBackup, renderPlan } from '../backup.ts';
+import { formatBytes } from '../table.ts';
+import { ExitCode, DrError } from '../errors.ts';
+
+export async function backupCommand(ctx: Context, opts: { dryRun?: boolean; mode?: string; json?: boolean }): Promise<number> {
+  if (opts.mode && opts.mode !== 'hot' && opts.mode !== 'cold') throw new DrError(`--mode ${opts.mode}: use hot or cold`, ExitCode.usage);
+  const r = await runBackup(ctx, { dryRun: opts.dryRun, mode: opts.mode as 'hot' | 'cold' | undefined });
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(opts.dryRun ? { plan: r.plan, warnings: r.warnings } : r.manifest, null, 2) + '\n');
+  } else if (opts.dryRun) {
+    process.stdout.write(renderPlan(r.plan) + '\n' + (r.warnings.length ? `Problems that would stop the backup:\n${r.warnings.map((w) => `  - ${w}`).join('\n')}\n` : '') + 'Dry run: nothing was touched.\n');
+  } else {
+    const m = r.manifest!;
+    const size = m.parts.reduce((n, p) => n + p.stored.size, 0);
+    process.stdout.write(`backup ${m.id} committed: ${m.parts.length} parts, ${formatBytes(size)}, ${(m.durationMs / 1000).toFixed(1)} s, writers down ${(m.downtime.ms / 1000).toFixed(1)} s\n`
+      + m.warnings.map((w) => `warning: ${w}\n`).join(''));
+  }
+  return opts.dryRun && r.warnings.length ? ExitCode.failed : ExitCode.ok;
+}

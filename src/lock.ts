@@ -1,0 +1,54 @@
+/**
+ * One backup/restore/prune at a time per destination: an exclusive lock file in the local backup directory.
+ * The holder refreshes the file's mtime every few seconds; a lock not refreshed for DR_LOCK_STALE_SECONDS is
+ * stale (its holder died — also across PID namespaces, e.g. sidecar vs host) and is taken over.
+ */
+import { open, readFile, rm, stat, utimes, rename } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { DrError, ExitCode } from './errors.ts';
+import type { Logger } from './log.ts';
+
+export interface LockInfo { pid: number; host: string; command: string; startedAt: string }
+
+export interface Lock { release(): Promise<void>; info: LockInfo }
+
+export async function acquireLock(dir: string, command: string, staleSeconds: number, log: Logger): Promise<Lock> {
+  const path = join(dir, '.lock');
+  const info: LockInfo = { pid: process.pid, host: hostname(), command, startedAt: new Date().toISOString() };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(path, 'wx', 0o600);
+      await fh.writeFile(JSON.stringify(info) + '\n');
+      await fh.sync();
+      await fh.close();
+      const beat = setInterval(() => { const now = new Date(); utimes(path, now, now).catch(() => {}); }, Math.max(1000, (staleSeconds * 1000) / 4));
+      beat.unref();
+      let released = false;
+      return {
+        info,
+        release: async () => {
+          if (released) return;
+          released = true;
+          clearInterval(beat);
+          await rm(path, { force: true });
+        },
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const st = await stat(path).catch(() => null);
+      const holder = await readFile(path, 'utf8').then((t) => JSON.parse(t) as LockInfo).catch(() => null);
+      const ageSec = st ? (Date.now() - st.mtimeMs) / 1000 : Infinity;
+      if (ageSec > staleSeconds) {
+        log.warn({ lock: path, holder, ageSec: Math.round(ageSec) }, 'taking over a stale lock (its holder stopped refreshing it)');
+        // rename first so that two takers cannot both remove a fresh lock
+        await rename(path, `${path}.stale-${process.pid}`).then(() => rm(`${path}.stale-${process.pid}`, { force: true }), () => {});
+        continue;
+      }
+      const who = holder ? `${holder.command} (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt})` : 'another dr process';
+      throw new DrError(`the destination ${dir} is locked by ${who}`, ExitCode.lockHeld,
+        `wait for it to finish; a lock whose holder died is taken over after ${staleSeconds}s`);
+    }
+  }
+  throw new DrError(`could not take the lock ${path}`, ExitCode.lockHeld);
+}

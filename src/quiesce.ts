@@ -1,0 +1,94 @@
+/**
+ * Stopping and restarting the writers. Before a container is stopped it is recorded in a journal file next
+ * to the backups; the journal is removed once everything runs again. If dr dies in between (kill -9, power
+ * cut), the next dr command finds the journal and starts the containers again (recoverStopped).
+ */
+import { readFile, writeFile, rm, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import type { Logger } from './log.ts';
+import { errorMessage } from './errors.ts';
+
+const JOURNAL = '.dr-stopped.json';
+
+export interface StoppedRecord { name: string; stoppedAt: string; startedAt: string | null }
+
+async function writeJournal(dir: string, names: string[]): Promise<void> {
+  const tmp = join(dir, `${JOURNAL}.tmp`);
+  await writeFile(tmp, JSON.stringify({ pid: process.pid, containers: names, at: new Date().toISOString() }) + '\n', { mode: 0o600 });
+  await rename(tmp, join(dir, JOURNAL));
+}
+
+/** Starts containers that an interrupted run left stopped. Returns their names. */
+export async function recoverStopped(docker: Docker, dir: string, log: Logger): Promise<string[]> {
+  const text = await readFile(join(dir, JOURNAL), 'utf8').catch(() => null);
+  if (!text) return [];
+  let names: string[] = [];
+  try { names = (JSON.parse(text) as { containers: string[] }).containers; } catch { /* unreadable: drop it */ }
+  const started: string[] = [];
+  for (const name of [...names].reverse()) {
+    try {
+      const c = docker.getContainer(name);
+      const st = await c.inspect();
+      if (!st.State.Running) { await c.start(); started.push(name); }
+    } catch (err) {
+      log.error({ container: name, err: errorMessage(err) }, 'could not restart a container left stopped by an interrupted run');
+    }
+  }
+  if (started.length) log.warn({ containers: started }, 'restarted containers left stopped by an interrupted run');
+  await rm(join(dir, JOURNAL), { force: true });
+  return started;
+}
+
+export class Quiescer {
+  private readonly docker: Docker;
+  private readonly dir: string;
+  private readonly log: Logger;
+  private readonly timeoutSec: number;
+  readonly stopped: StoppedRecord[] = [];
+  private firstStop = 0;
+  private lastStart = 0;
+
+  constructor(docker: Docker, journalDir: string, log: Logger, timeoutSec: number) {
+    this.docker = docker;
+    this.dir = journalDir;
+    this.log = log;
+    this.timeoutSec = timeoutSec;
+  }
+
+  /** Stops running containers in the given order; containers already stopped are left alone (and never started). */
+  async stop(names: string[]): Promise<void> {
+    for (const name of names) {
+      const c = this.docker.getContainer(name);
+      const st = await c.inspect();
+      if (!st.State.Running) { this.log.info({ container: name }, 'not running: nothing to stop'); continue; }
+      await writeJournal(this.dir, [...this.stopped.map((s) => s.name), name]);
+      if (!this.firstStop) this.firstStop = Date.now();
+      this.stopped.push({ name, stoppedAt: new Date().toISOString(), startedAt: null });
+      await c.stop({ t: this.timeoutSec }).catch((err: { statusCode?: number }) => { if (err.statusCode !== 304) throw err; });
+      this.log.info({ container: name }, 'stopped');
+    }
+  }
+
+  /** Starts everything stopped, in reverse order; never throws — returns the failures. */
+  async restartAll(): Promise<string[]> {
+    const failures: string[] = [];
+    for (const rec of [...this.stopped].reverse()) {
+      if (rec.startedAt) continue;
+      try {
+        await this.docker.getContainer(rec.name).start().catch((err: { statusCode?: number }) => { if (err.statusCode !== 304) throw err; });
+        rec.startedAt = new Date().toISOString();
+        this.log.info({ container: rec.name }, 'started');
+      } catch (err) {
+        failures.push(`${rec.name}: could not be started again: ${errorMessage(err)} (start it with: docker start ${rec.name})`);
+      }
+    }
+    if (this.firstStop) this.lastStart = Date.now();
+    if (failures.length === 0) await rm(join(this.dir, JOURNAL), { force: true });
+    return failures;
+  }
+
+  downtimeMs(): number {
+    return this.firstStop ? (this.lastStart || Date.now()) - this.firstStop : 0;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Local-disk destination. Writes go to a temporary file in the target directory, are fsynced, renamed into
+ * place and the directory is fsynced, so an object is either absent or complete, also after a power cut.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, readdir } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { checkKey, type ObjectInfo, type Storage } from './types.ts';
+import { DrError } from '../errors.ts';
+
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try { await fh.sync(); } finally { await fh.close(); }
+}
+
+/** mkdir -p that fsyncs each parent whose entry it created, so new directories survive a crash too. */
+async function mkdirDurable(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (!first) return;
+  let d = dir;
+  const created: string[] = [];
+  while (d.length >= first.length) { created.push(d); d = dirname(d); }
+  for (const c of created) await fsyncPath(dirname(c));
+}
+
+export class LocalStorage implements Storage {
+  readonly kind = 'local';
+  readonly location: string;
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+    this.location = root;
+  }
+
+  path(key: string): string {
+    return join(this.root, ...checkKey(key).split('/'));
+  }
+
+  async put(key: string, body: Readable): Promise<{ size: number }> {
+    const target = this.path(key);
+    const dir = dirname(target);
+    await mkdirDurable(dir);
+    const tmp = join(dir, `.tmp-${randomBytes(6).toString('hex')}-${key.split('/').pop()}`);
+    try {
+      const fh = await open(tmp, 'wx', 0o600);
+      const ws = createWriteStream('', { fd: fh.fd, autoClose: false, highWaterMark: 1 << 20 });
+      try {
+        await pipeline(body, ws);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, target);
+      await fsyncPath(dir);
+      return { size: (await stat(target)).size };
+    } catch (err) {
+      body.destroy();
+      await rm(tmp, { force: true });
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC') throw new DrError(`local destination ${this.root} is full (ENOSPC) while writing ${key}`, undefined, 'free space or point DR_LOCAL_DIR at a larger disk', { cause: err });
+      if (code === 'EACCES' || code === 'EROFS') throw new DrError(`local destination ${this.root} is not writable (${code}) while writing ${key}`, undefined, 'fix the permissions of DR_LOCAL_DIR', { cause: err });
+      throw err;
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    const p = this.path(key);
+    await stat(p); // ENOENT early, as an error of get()
+    return createReadStream(p, { highWaterMark: 1 << 20 });
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    const st = await stat(this.path(key)).catch(() => null);
+    return st?.isFile() ? { key, size: st.size, modified: st.mtime } : null;
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const base = prefix ? this.path(prefix.replace(/\/$/, '')) : this.root;
+    const out: ObjectInfo[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return [];
+        throw e;
+      });
+      for (const e of entries) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) await walk(p);
+        else if (e.isFile() && !e.name.startsWith('.tmp-')) {
+          const st = await stat(p).catch(() => null);
+          if (st) out.push({ key: relative(this.root, p).split(sep).join('/'), size: st.size, modified: st.mtime });
+        }
+      }
+    };
+    await walk(base);
+    return out.sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    await rm(this.path(prefix.replace(/\/$/, '')), { recursive: true, force: true });
+  }
+}
