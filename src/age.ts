@@ -493,8 +493,9 @@ class HeaderParser {
     const expected = INTRO_BYTES.subarray(this.#partLen, this.#partLen + piece.length);
     if (expected.length === piece.length && expected.equals(piece)) return;
     const seen = Buffer.concat([...this.#parts, piece]).toString('latin1');
-    if (seen.startsWith('-----BEGIN')) throw new AgeError('age: ASCII-armored (PEM) input is not supported');
-    if (seen.startsWith('age-encryption.org/')) throw new AgeError('age: unsupported age format version (expected "age-encryption.org/v1")');
+    if (seen.startsWith(INTRO)) throw new AgeError(`age: malformed header line 1: expected exactly "${INTRO}" (CRLF line endings?)`);
+    if (seen.startsWith('-')) throw new AgeError('age: not a binary age file (ASCII-armored/PEM input is not supported)');
+    if (seen.startsWith('age-encryption.org/')) throw new AgeError(`age: unsupported age format version (expected "${INTRO}")`);
     throw new AgeError('age: not an age file (it does not start with "age-encryption.org/v1")');
   }
 
@@ -696,7 +697,7 @@ export function createDecryptStream(identities: string[]): Transform {
         const plaintext = open(sealed, true);
         if (!plaintext) {
           if (open(sealed, false)) throw new AgeError(`age: truncated payload (chunk ${n} is short but not marked final)`);
-          throw new AgeError(`age: payload chunk ${n} failed authentication (corrupted, or truncated mid-chunk)`);
+          throw new AgeError(`age: payload chunk ${n} failed authentication (final chunk corrupted, truncated mid-chunk, or followed by extra data)`);
         }
         if (plaintext.length === 0 && counter > 0) {
           throw new AgeError(`age: invalid payload (empty final chunk ${n} after ${counter} full chunks)`);

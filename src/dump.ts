@@ -121,12 +121,16 @@ export async function containerFile(container: Docker.Container, path: string, w
   archive.on('error', (e) => ex.destroy(e));
   archive.pipe(ex as unknown as import('node:stream').Writable);
   return new Promise((resolve, reject) => {
-    ex.once('entry', (h, stream) => {
-      if (h.type !== 'file') return reject(new DrError(`${what}: ${path} is not a regular file`));
+    let first = true;
+    ex.on('entry', (h, stream, next) => {
+      stream.on('end', () => next()); // keep reading to the end of the archive, so its connection is released
+      if (!first) { stream.resume(); return; }
+      first = false;
+      if (h.type !== 'file') { stream.resume(); reject(new DrError(`${what}: ${path} is not a regular file`)); return; }
       resolve(stream as unknown as Readable);
     });
     ex.once('error', reject);
-    ex.once('finish', () => reject(new DrError(`${what}: ${path} is empty or missing`)));
+    ex.once('finish', () => { if (first) reject(new DrError(`${what}: ${path} is empty or missing`)); });
   });
 }
 

@@ -43,11 +43,15 @@ class Acc {
   rows = 0;
   hi = 0;
   lo = 0;
-  add(h: Uint8Array): void {
-    const lo = this.lo + ((h[4]! << 24) >>> 0) + (h[5]! << 16) + (h[6]! << 8) + h[7]!;
+  /**
+   * Adds a row's SHA-256 digest given as a latin1 string (one char per byte: the cheapest output of
+   * crypto.hash for short inputs, ~3× faster than a Buffer).
+   */
+  add(d: string): void {
+    const lo = this.lo + d.charCodeAt(4) * 16777216 + ((d.charCodeAt(5) << 16) | (d.charCodeAt(6) << 8) | d.charCodeAt(7));
     const carry = lo >= TWO32 ? 1 : 0;
     this.lo = lo >>> 0;
-    this.hi = (this.hi + ((h[0]! << 24) >>> 0) + (h[1]! << 16) + (h[2]! << 8) + h[3]! + carry) >>> 0;
+    this.hi = (this.hi + d.charCodeAt(0) * 16777216 + ((d.charCodeAt(1) << 16) | (d.charCodeAt(2) << 8) | d.charCodeAt(3)) + carry) >>> 0;
     this.rows++;
   }
   stats(): TableStats {
@@ -55,8 +59,9 @@ class Acc {
   }
 }
 
-function sha256(b: Uint8Array): Buffer {
-  return hash('sha256', b, 'buffer');
+/** SHA-256 of the bytes, as a 'binary' (= latin1) string of 32 chars (char code = byte). */
+function sha256(b: Uint8Array): string {
+  return hash('sha256', b, 'binary');
 }
 
 /** The checksum of explicit row texts (strings are UTF-8 encoded), with the same algorithm as the parsers. */
@@ -117,6 +122,7 @@ abstract class StatsSink extends Writable implements DumpStatsSink {
 const HEAD_CAP = 64 * 1024;
 /** A first, cheap look at a line head; widened to HEAD_CAP only when the header is longer. */
 const HEAD_PEEK = 512;
+const HEAD_WINDOWS = [HEAD_PEEK, HEAD_CAP];
 
 // ---------------------------------------------------------------------------------------------------------
 // MariaDB / MySQL
@@ -211,7 +217,7 @@ class MysqlDumpStats extends StatsSink {
     const nl = buf.indexOf(0x0a, i);
     const lineEnd = nl < 0 ? n : nl;
     let take = i;
-    for (const cap of [HEAD_PEEK, HEAD_CAP]) {
+    for (const cap of HEAD_WINDOWS) {
       take = Math.min(lineEnd, i + Math.max(0, cap - cLen));
       const win = carry ? Buffer.concat([carry, buf.subarray(i, take)]) : buf.subarray(i, take);
       const s = win.toString('latin1');
@@ -338,7 +344,7 @@ class MysqlDumpStats extends StatsSink {
     const p = this.partial;
     if (p) {
       p.update(buf.subarray(start, end));
-      acc.add(p.digest());
+      acc.add(p.digest('binary'));
       this.partial = null;
     } else {
       acc.add(sha256(buf.subarray(start, end)));
@@ -454,7 +460,7 @@ class PgDumpStats extends StatsSink {
       if (this.partialLen === 2 && this.b0 === 0x5c && this.b1 === 0x2e) {
         this.inCopy = false;
         this.acc = null;
-      } else acc.add(h.digest());
+      } else acc.add(h.digest('binary'));
       return nl + 1;
     }
     for (;;) {

@@ -72,3 +72,35 @@ export async function waitHealthy(container: string, timeoutMs = 60_000): Promis
   }
   throw new Error(`${container} did not become healthy`);
 }
+
+/** Keys for tests (dr keygen) and the environment that `dr backup` needs, with a fresh local directory. */
+export interface BackupEnv extends Record<string, string> {
+  keyDir: string; identity: string; DR_LOCAL_DIR: string; DR_AGE_RECIPIENTS: string; DR_SIGNING_KEY_FILE: string; DR_AGE_IDENTITY_FILE: string;
+}
+export async function backupEnv(name: string): Promise<BackupEnv> {
+  const keyDir = join(scratchDir(), `keys-${name}`);
+  const r = await runDr(['keygen', '--out-dir', keyDir]);
+  if (r.code !== 0) throw new Error(`keygen failed: ${r.stderr}`);
+  const identity = join(keyDir, 'age-identity.txt');
+  const recipient = /# public key: (age1\S+)/.exec(readFileSync(identity, 'utf8'))![1]!;
+  return {
+    keyDir, identity,
+    DR_LOCAL_DIR: join(scratchDir(), `backups-${name}`),
+    DR_AGE_RECIPIENTS: recipient,
+    DR_SIGNING_KEY_FILE: join(keyDir, 'signing.key'),
+    DR_AGE_IDENTITY_FILE: identity,
+  };
+}
+
+/** Runs a bash pipeline (pipefail) and returns stdout as a Buffer. */
+export function sh(script: string, input?: Buffer | string): Buffer {
+  return execFileSync('bash', ['-o', 'pipefail', '-c', script], { input, maxBuffer: 1 << 30 });
+}
+
+export function startedAt(container: string): string {
+  return docker('inspect', '-f', '{{.State.StartedAt}}', container);
+}
+
+export const WRITERS = ['v2_chatwoot', 'v2_chatwoot_sidekiq', 'v2_glpi'];
+export const DATABASES = ['v2_chatwoot_db', 'v2_chatwoot_redis', 'v2_glpi_db'];
+export const TEST_PROJECT_LABEL = 'com.docker.compose.project=helpdesk-dr-test';
