@@ -3,11 +3,16 @@ import type { Context } from '../context.ts';
 import { discover, type Discovery, type Problem } from '../discover.ts';
 import { destinationStatus, type DestinationStatus } from '../destinations.ts';
 import { table, formatBytes } from '../table.ts';
+import { LocalStorage } from '../storage/local.ts';
+import { listBackups, type BackupSummary } from '../backups.ts';
+import { formatAge } from './list.ts';
 import { ExitCode } from '../errors.ts';
 
 export interface StatusReport extends Discovery {
   ok: boolean;
   destinations: DestinationStatus[];
+  /** the newest committed backups (at most 3) */
+  lastBackups: (BackupSummary & { ageSeconds: number })[];
 }
 
 export async function statusReport(ctx: Context): Promise<StatusReport> {
@@ -18,7 +23,9 @@ export async function statusReport(ctx: Context): Promise<StatusReport> {
   for (const d of destinations) {
     if (d.exists && !d.writable) problems.push({ subject: 'DR_LOCAL_DIR', message: `${d.location} is not writable`, hint: 'fix its permissions or point DR_LOCAL_DIR elsewhere' });
   }
-  return { ok: problems.length === 0, ...report, problems, destinations };
+  const { backups } = destinations[0]!.exists ? await listBackups(new LocalStorage(ctx.config.localDir)) : { backups: [] };
+  const lastBackups = backups.slice(0, 3).map((b) => ({ ...b, ageSeconds: Math.round((Date.now() - Date.parse(b.finishedAt)) / 1000) }));
+  return { ok: problems.length === 0, ...report, problems, destinations, lastBackups };
 }
 
 export function renderStatus(r: StatusReport): string {
@@ -51,6 +58,9 @@ export function renderStatus(r: StatusReport): string {
     d.kind, d.location,
     !d.exists ? 'does not exist yet (created by the first backup)' : `${d.writable ? 'writable' : 'NOT WRITABLE'}, ${d.freeBytes === null ? '?' : formatBytes(d.freeBytes)} free`,
   ])));
+  out.push('', 'Last backups');
+  out.push(r.lastBackups.length === 0 ? '  (none yet)' : table(['ID', 'AGE', 'MODE', 'SIZE', 'PARTS'], r.lastBackups.map((b) => [
+    b.id, formatAge(b.ageSeconds * 1000), b.mode, formatBytes(b.sizeBytes), String(b.parts)])));
   out.push('');
   if (r.problems.length === 0) out.push('Problems: none');
   else {

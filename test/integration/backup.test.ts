@@ -178,6 +178,9 @@ test('dr list shows the committed backup with size, parts, duration and downtime
   assert.equal(backups[0].parts, manifest.parts.length);
   assert.equal(backups[0].sizeBytes, manifest.parts.reduce((n, p) => n + p.stored.size, 0));
   assert.equal(backups[0].downtimeMs, manifest.downtime.ms);
+  const st = JSON.parse((await runDr(['status', '--json'], env)).stdout);
+  assert.equal(st.lastBackups[0].id, manifest.id, 'dr status shows the last backup');
+  assert.ok(st.lastBackups[0].ageSeconds >= 0 && st.lastBackups[0].ageSeconds < 600);
   const text = await runDr(['list'], env);
   assert.match(text.stdout, new RegExp(`${manifest.id}\\s+\\S+\\s+\\S+\\s+hot\\s+[\\d.]+ (KiB|MiB)\\s+${manifest.parts.length}\\s`));
 });
