@@ -7,6 +7,7 @@ import { statusCommand } from './commands/status.ts';
 import { backupCommand } from './commands/backup.ts';
 import { listCommand } from './commands/list.ts';
 import { keygenCommand } from './commands/keygen.ts';
+import { restoreCommand, type RestoreCliOptions } from './commands/restore.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 function fail(err: unknown): never {
@@ -54,6 +55,19 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--mode <mode>', 'hot (databases keep running, covered by dumps) or cold (databases stopped too, raw volumes archived)')
     .option('--json', 'print the manifest (or the plan) as JSON')
     .action(action((ctx, opts: { dryRun?: boolean; mode?: string; json?: boolean }) => backupCommand(ctx, opts)));
+
+  const collect = (v: string, prev: string[] = []) => [...prev, v];
+  program
+    .command('restore [id]')
+    .description('restore the whole stack (or --volume / --db) from a backup into fresh volumes, verified, and start it')
+    .option('--latest', 'the newest committed backup')
+    .option('--volume <name>', 'restore only this volume (repeatable)', collect)
+    .option('--db <name>', 'restore only this database container or database (repeatable)', collect)
+    .option('--suffix <suffix>', 'restore side by side into NAME+SUFFIX, stopping nothing')
+    .option('--force', 'write into non-empty volumes (their old content is kept as <volume>_pre-restore_<id>)')
+    .option('--dry-run', 'check every part and print the plan; write nothing')
+    .option('--json', 'machine-readable summary')
+    .action(action((ctx, id: string | undefined, opts: RestoreCliOptions) => restoreCommand(ctx, id, opts)));
 
   program
     .command('list')

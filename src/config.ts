@@ -58,6 +58,12 @@ export const SCHEMA: readonly VarSpec[] = [
     help: 'age recipients (age1…) every part is encrypted to: comma, space or newline separated; or a file of them in DR_AGE_RECIPIENTS_FILE. Required by dr backup.' },
   { name: 'DR_SIGNING_KEY_FILE', kind: 'path',
     help: 'ed25519 private key (PEM) that signs manifests, made by dr keygen. Required by dr backup.' },
+  { name: 'DR_AGE_IDENTITY_FILE', kind: 'path',
+    help: 'age identity file (from dr keygen) that decrypts backups. Required by dr restore; keep it off the backed-up host.' },
+  { name: 'DR_SIGNING_PUBLIC_KEY', kind: 'string', pattern: /^[A-Za-z0-9+/]{43}=$/, patternHelp: 'a base64 ed25519 public key (44 characters)',
+    help: 'Trusted manifest signer (default: the key recorded in DR_AGE_IDENTITY_FILE by dr keygen).' },
+  { name: 'DR_HEALTH_TIMEOUT', kind: 'int', default: '300', min: 10, max: 3600,
+    help: 'Seconds dr restore waits for the restarted stack to become healthy.' },
   { name: 'DR_COMPRESSION', kind: 'enum', default: 'zstd', values: ['zstd', 'gzip', 'none'], help: 'Compression of the parts.' },
   { name: 'DR_ZSTD_LEVEL', kind: 'int', default: '3', min: 1, max: 19, help: 'zstd level.' },
   { name: 'DR_MODE', kind: 'enum', default: 'hot', values: ['hot', 'cold'],
@@ -79,6 +85,9 @@ export interface Config {
   logLevel: (typeof LOG_LEVELS)[number];
   recipients: { text: string; source: string } | undefined;
   signingKeyFile: string | undefined;
+  identityFile: string | undefined;
+  signingPublicKey: string | undefined;
+  healthTimeoutSec: number;
   compression: 'zstd' | 'gzip' | 'none';
   zstdLevel: number;
   mode: 'hot' | 'cold';
@@ -227,6 +236,9 @@ export function readConfig(env: Env): Config {
       source: env.DR_AGE_RECIPIENTS?.trim() ? 'DR_AGE_RECIPIENTS' : `DR_AGE_RECIPIENTS_FILE (${env.DR_AGE_RECIPIENTS_FILE})`,
     },
     signingKeyFile: v.get('DR_SIGNING_KEY_FILE') as string | undefined,
+    identityFile: v.get('DR_AGE_IDENTITY_FILE') as string | undefined,
+    signingPublicKey: v.get('DR_SIGNING_PUBLIC_KEY') as string | undefined,
+    healthTimeoutSec: v.get('DR_HEALTH_TIMEOUT') as number,
     compression: v.get('DR_COMPRESSION') as Config['compression'],
     zstdLevel: v.get('DR_ZSTD_LEVEL') as number,
     mode: v.get('DR_MODE') as Config['mode'],

@@ -59,6 +59,15 @@ function baseRecord(job: DumpJob): DatabaseRecord {
   };
 }
 
+/** The dump commands: the same at backup and when a restore re-dumps to compare table statistics. */
+export function mariadbDumpCmd(user: string, db: string): string[] {
+  return ['sh', '-c', 'exec "$(command -v mariadb-dump || command -v mysqldump)" "$@"', 'sh', `-u${user}`, '--single-transaction',
+    '--routines', '--triggers', '--events', '--hex-blob', '--default-character-set=utf8mb4', '--skip-dump-date', '--databases', db];
+}
+export function pgDumpCmd(user: string, db: string): string[] {
+  return ['pg_dump', '-U', user, '--no-password', '-d', db];
+}
+
 async function dumpMariadb(job: DumpJob): Promise<DumpResult> {
   const t = job.target;
   const login = await mariadbLogin(t);
@@ -74,12 +83,9 @@ async function dumpMariadb(job: DumpJob): Promise<DumpResult> {
     job.log.warn(w);
     rec.warnings.push(w);
   }
-  const tool = 'exec "$(command -v mariadb-dump || command -v mysqldump)" "$@"';
-  const common = [`-u${login.user}`, '--single-transaction', '--routines', '--triggers', '--events', '--hex-blob',
-    '--default-character-set=utf8mb4', '--skip-dump-date'];
   for (const db of job.info.databases) {
     const stats = createMysqlDumpStats();
-    const part = await execPart(job, db, '.sql', ['sh', '-c', tool, 'sh', ...common, '--databases', db], login.env, `mariadb-dump of ${db}`, stats);
+    const part = await execPart(job, db, '.sql', mariadbDumpCmd(login.user, db), login.env, `mariadb-dump of ${db}`, stats);
     parts.push(part);
     rec.databases.push({ name: db, part: part.key, tables: stats.result() });
   }
@@ -102,7 +108,7 @@ async function dumpPostgres(job: DumpJob): Promise<DumpResult> {
   rec.extraParts.push({ name: 'globals', part: globals.key });
   for (const db of job.info.databases) {
     const stats = createPgDumpStats();
-    const part = await execPart(job, db, '.sql', ['pg_dump', '-U', login.user, '--no-password', '-d', db], login.env, `pg_dump of ${db}`, stats);
+    const part = await execPart(job, db, '.sql', pgDumpCmd(login.user, db), login.env, `pg_dump of ${db}`, stats);
     parts.push(part);
     rec.databases.push({ name: db, part: part.key, tables: stats.result() });
   }

@@ -160,3 +160,46 @@ export async function execChecked(container: Docker.Container, name: string, wha
   }
   return r.stdout;
 }
+
+/**
+ * Runs a command with `input` streamed to its stdin (e.g. a dump replayed into a client), collecting the
+ * output (capped). stdin is half-closed when `input` ends, as `docker exec -i` does.
+ */
+export async function execWithInput(container: Docker.Container, opts: ExecOptions, input: Readable, limit = 1 << 20): Promise<ExecResult> {
+  const exec = await container.exec({
+    Cmd: opts.cmd,
+    Env: Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`),
+    AttachStdout: true, AttachStderr: true, AttachStdin: true, Tty: false,
+    ...(opts.user ? { User: opts.user } : {}),
+  });
+  const sock = (await exec.start({ hijack: true, stdin: true })) as unknown as import('node:net').Socket;
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let outSize = 0;
+  let errSize = 0;
+  const cap = (arr: Buffer[], get: () => number, add: (n: number) => void) => new PassThrough().on('data', (c: Buffer) => { if (get() < limit) arr.push(c); add(c.length); });
+  const so = cap(out, () => outSize, (n) => { outSize += n; });
+  const se = cap(err, () => errSize, (n) => { errSize += n; });
+  const pumpIn = (async () => {
+    try {
+      for await (const c of input) {
+        if (!sock.write(c as Buffer)) await drained(sock);
+      }
+      sock.end();
+    } catch (e) {
+      sock.destroy();
+      throw e;
+    }
+  })();
+  const pumpOut = demux(sock, so, se);
+  await Promise.all([pumpIn, pumpOut]);
+  so.end(); se.end();
+  let code: number | null = null;
+  for (let i = 0; i < 100 && code === null; i++) {
+    const info = await exec.inspect();
+    if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) code = info.ExitCode;
+    else await new Promise((r) => setTimeout(r, 50));
+  }
+  if (code === null) throw new Error('exec did not report an exit code');
+  return { exitCode: code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+}

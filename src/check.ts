@@ -1,0 +1,168 @@
+/**
+ * Reading a part back: stored bytes → SHA-256 of what is stored → age → decompress → SHA-256 of the
+ * plaintext → a consumer. Both hashes and sizes are compared with the manifest. For volume parts the
+ * consumer is a tar checker: every entry is sanitised (src/sanitize.ts) and compared with the per-file index.
+ * Used before a restore writes anything, by the restore's post-write check, and by `dr verify --level read`.
+ */
+import { createHash } from 'node:crypto';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { createDecryptStream } from './age.ts';
+import { HashTap, decompressor } from './pipeline.ts';
+import { normalizeEntryName, type IndexEntry } from './archive.ts';
+import { entryProblem } from './sanitize.ts';
+import type { Manifest, PartRecord } from './manifest.ts';
+import type { Storage } from './storage/types.ts';
+import { DrError, ExitCode, errorMessage } from './errors.ts';
+
+export class CheckError extends DrError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.verifyFailed, hint);
+    this.name = 'CheckError';
+  }
+}
+
+export function nullSink(): Writable {
+  return new Writable({ highWaterMark: 1 << 20, write(_c, _e, cb) { cb(); } });
+}
+
+/** The plaintext of a part as a stream (no hash checks: see readPart for the checked form). */
+export async function openPart(storage: Storage, m: Manifest, part: PartRecord, identities: string[]): Promise<{ stream: Readable; stored: HashTap; plain: HashTap; done: Promise<void> }> {
+  const raw = await storage.get(`${m.id}/${part.key}`);
+  const stored = new HashTap();
+  const plain = new HashTap();
+  const dec = createDecryptStream(identities);
+  const unz = decompressor(part.compression);
+  const done = pipeline(raw, stored, dec, unz, plain);
+  done.catch(() => {});
+  return { stream: plain, stored, plain, done };
+}
+
+/** Reads the whole part into `consumer`, checking stored and plaintext size and SHA-256 against the manifest. */
+export async function readPart(storage: Storage, m: Manifest, part: PartRecord, identities: string[], consumer: Writable = nullSink()): Promise<void> {
+  const p = await openPart(storage, m, part, identities).catch((err: unknown) => {
+    throw new CheckError(`part ${part.key} is missing or unreadable on ${storage.kind} ${storage.location}: ${errorMessage(err)}`);
+  });
+  try {
+    await Promise.all([p.done, pipeline(p.stream, consumer)]);
+  } catch (err) {
+    const s = p.stored.size;
+    const got = p.stored.digest();
+    if (s !== part.stored.size || got.sha256 !== part.stored.sha256) {
+      throw new CheckError(`part ${part.key} is corrupted: stored ${s} bytes, SHA-256 ${got.sha256.slice(0, 16)}…, the manifest says ${part.stored.size} bytes, ${part.stored.sha256.slice(0, 16)}… (${errorMessage(err)})`);
+    }
+    throw new CheckError(`part ${part.key}: ${errorMessage(err)}`);
+  }
+  const stored = p.stored.digest();
+  if (stored.size !== part.stored.size || stored.sha256 !== part.stored.sha256) {
+    throw new CheckError(`part ${part.key} is corrupted: stored SHA-256 ${stored.sha256.slice(0, 16)}… (${stored.size} bytes) differs from the manifest's ${part.stored.sha256.slice(0, 16)}… (${part.stored.size} bytes)`);
+  }
+  const plain = p.plain.digest();
+  if (plain.size !== part.plain.size || plain.sha256 !== part.plain.sha256) {
+    throw new CheckError(`part ${part.key}: its content differs from the manifest (plaintext SHA-256 ${plain.sha256.slice(0, 16)}…, expected ${part.plain.sha256.slice(0, 16)}…)`);
+  }
+}
+
+/** Quick check: every part present with the recorded stored size (and, with `hash`, SHA-256). */
+export async function checkStoredPart(storage: Storage, m: Manifest, part: PartRecord, hash: boolean): Promise<void> {
+  const st = await storage.stat(`${m.id}/${part.key}`);
+  if (!st) throw new CheckError(`part ${part.key} is missing from ${storage.kind} ${storage.location}`);
+  if (st.size !== part.stored.size) throw new CheckError(`part ${part.key} has ${st.size} bytes, the manifest says ${part.stored.size}`);
+  if (!hash) return;
+  const h = createHash('sha256');
+  for await (const c of await storage.get(`${m.id}/${part.key}`)) h.update(c as Buffer);
+  const got = h.digest('hex');
+  if (got !== part.stored.sha256) throw new CheckError(`part ${part.key} is corrupted: SHA-256 ${got.slice(0, 16)}… differs from the manifest's ${part.stored.sha256.slice(0, 16)}…`);
+}
+
+/** Reads an index part into a map path → entry. */
+export async function loadIndex(storage: Storage, m: Manifest, part: PartRecord, identities: string[]): Promise<Map<string, IndexEntry>> {
+  const map = new Map<string, IndexEntry>();
+  let rest = '';
+  const sink = new Writable({
+    write(c: Buffer, _e, cb) {
+      const lines = (rest + c.toString('utf8')).split('\n');
+      rest = lines.pop()!;
+      try { for (const l of lines) if (l) { const e = JSON.parse(l) as IndexEntry; map.set(e.path, e); } cb(); } catch (err) { cb(err as Error); }
+    },
+    final(cb) { try { if (rest) { const e = JSON.parse(rest) as IndexEntry; map.set(e.path, e); } cb(); } catch (err) { cb(err as Error); } },
+  });
+  await readPart(storage, m, part, identities, sink);
+  return map;
+}
+
+const TYPES: Record<string, IndexEntry['type']> = {
+  file: 'file', 'contiguous-file': 'file', directory: 'dir', symlink: 'symlink', link: 'hardlink',
+  'character-device': 'chardev', 'block-device': 'blockdev', fifo: 'fifo',
+};
+
+/** Describes how `got` differs from `want` (fields that must come back exactly), or null. */
+export function entryDiff(want: IndexEntry, got: IndexEntry): string | null {
+  const diffs: string[] = [];
+  if (want.type !== got.type && !(want.type === 'hardlink' || got.type === 'hardlink')) diffs.push(`type ${got.type} ≠ ${want.type}`);
+  if (want.mode !== got.mode) diffs.push(`mode ${got.mode.toString(8)} ≠ ${want.mode.toString(8)}`);
+  if (want.uid !== got.uid || want.gid !== got.gid) diffs.push(`owner ${got.uid}:${got.gid} ≠ ${want.uid}:${want.gid}`);
+  if (want.type === 'file' && got.type === 'file') {
+    if (want.size !== got.size) diffs.push(`size ${got.size} ≠ ${want.size}`);
+    else if (want.sha256 !== got.sha256) diffs.push('content (SHA-256) differs');
+  }
+  if (want.type === 'symlink' && want.linkname !== got.linkname) diffs.push(`link target ${JSON.stringify(got.linkname)} ≠ ${JSON.stringify(want.linkname)}`);
+  return diffs.length ? diffs.join(', ') : null;
+}
+
+/**
+ * A writable tar checker: sanitises every entry (first problem → error naming the entry) and compares
+ * it with `index`. Differences are collected in `diffs` (capped); entries missing from either side too.
+ * Hard links are compared through their target's content.
+ */
+export function tarChecker(volume: string, index: Map<string, IndexEntry> | null, sanitize = true): { sink: Writable; diffs: string[]; entries(): number } {
+  const ex = tar.extract();
+  const diffs: string[] = [];
+  const seen = new Set<string>();
+  const files = new Map<string, IndexEntry>();
+  let n = 0;
+  const note = (d: string) => { if (diffs.length < 50) diffs.push(d); };
+  ex.on('entry', (h, stream, next) => {
+    if (sanitize) {
+      const problem = entryProblem({ name: h.name, type: h.type, linkname: h.linkname });
+      if (problem) { stream.resume(); ex.destroy(new CheckError(`volume ${volume}: refusing the archive: ${problem}`)); return; }
+    }
+    const type = TYPES[h.type ?? 'file'] ?? 'file';
+    const hash = type === 'file' ? createHash('sha256') : null;
+    let size = 0;
+    stream.on('data', (c: unknown) => { hash?.update(c as Buffer); size += (c as Buffer).length; });
+    stream.on('end', () => {
+      n++;
+      const path = normalizeEntryName(h.name);
+      let got: IndexEntry = { path, type, mode: (h.mode ?? 0) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0, size: type === 'file' ? size : 0, mtime: 0 };
+      if (hash) got.sha256 = hash.digest('hex');
+      if (h.linkname) got.linkname = type === 'hardlink' ? normalizeEntryName(h.linkname) : h.linkname;
+      if (type === 'hardlink' && got.linkname && files.has(got.linkname)) {
+        const t = files.get(got.linkname)!;
+        got = { ...got, type: 'file', size: t.size, sha256: t.sha256! };
+      }
+      if (type === 'file') files.set(path, got);
+      seen.add(path);
+      if (index) {
+        let want = index.get(path);
+        if (!want) note(`${volume}:${path}: not in the index`);
+        else {
+          if (want.type === 'hardlink' && want.linkname && index.get(want.linkname)?.type === 'file') {
+            const t = index.get(want.linkname)!;
+            want = { ...want, type: 'file', size: t.size, sha256: t.sha256! };
+          }
+          const d = entryDiff(want, got);
+          if (d) note(`${volume}:${path}: ${d}`);
+        }
+      }
+      next();
+    });
+    stream.on('error', next);
+  });
+  const sink = ex as unknown as Writable;
+  ex.on('finish', () => {
+    if (index) for (const p of index.keys()) if (!seen.has(p)) note(`${volume}:${p}: missing`);
+  });
+  return { sink, diffs, entries: () => n };
+}

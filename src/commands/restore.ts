@@ -1,0 +1,49 @@
+/** `dr restore <id>|--latest [--volume V]... [--db NAME]... [--suffix S] [--force] [--dry-run] [--json]` */
+import type { Context } from '../context.ts';
+import { runRestore, type RestoreSummary } from '../restore.ts';
+import { table } from '../table.ts';
+import { formatAge } from './list.ts';
+import { DrError, ExitCode } from '../errors.ts';
+
+export interface RestoreCliOptions { latest?: boolean; volume?: string[]; db?: string[]; suffix?: string; force?: boolean; dryRun?: boolean; json?: boolean }
+
+export function renderRestore(s: RestoreSummary, dryRun: boolean): string {
+  const out: string[] = [];
+  out.push(`${dryRun ? 'Restore plan for' : 'Restored'} backup ${s.id} (age ${formatAge(s.rpoSeconds * 1000)})`);
+  if (s.plan.volumes.length) {
+    out.push(table(['VOLUME', 'INTO', 'ACTION', dryRun ? '' : 'ENTRIES VERIFIED'], s.plan.volumes.map((v) => [
+      v.name, v.target, v.create ? 'create' : v.keepOldAs ? `replace (old kept as ${v.keepOldAs})` : 'fill empty volume',
+      dryRun ? '' : String(s.volumes.find((r) => r.target === v.target)?.entries ?? '-'),
+    ])));
+  }
+  if (s.plan.databases.length) {
+    out.push(table(['DATABASE CONTAINER', 'ENGINE', 'INTO VOLUME', dryRun ? 'DATABASES' : 'TABLES / ROWS VERIFIED'], s.plan.databases.map((d) => {
+      const r = s.databases.find((x) => x.container === d.container);
+      return [d.container, d.engine, d.volume, dryRun ? d.databases.join(', ') : r?.databases.map((x) => `${x.name}: ${x.tables} tables, ${x.rows} rows`).join('; ') || (d.engine === 'redis' ? 'RDB written' : '-')];
+    })));
+  }
+  if (dryRun) {
+    out.push(`Would stop: ${s.plan.stop.join(', ') || '(nothing)'}; would start: ${s.plan.start.join(', ') || '(nothing)'}`);
+    out.push('Dry run: every part was checked; nothing was written.');
+  } else {
+    if (s.services.length) out.push(table(['SERVICE', 'STATE', 'HEALTH'], s.services.map((x) => [x.name, x.state, x.health ?? '-'])));
+    out.push(`RTO (this restore): ${(s.rtoMs / 1000).toFixed(1)} s; RPO (age of the backup): ${formatAge(s.rpoSeconds * 1000)}`);
+  }
+  for (const w of s.warnings) out.push(`warning: ${w}`);
+  return out.join('\n');
+}
+
+export async function restoreCommand(ctx: Context, id: string | undefined, opts: RestoreCliOptions): Promise<number> {
+  let s: RestoreSummary;
+  try {
+    s = await runRestore(ctx, { id, latest: opts.latest, volumes: opts.volume, dbs: opts.db, suffix: opts.suffix, force: opts.force, dryRun: opts.dryRun });
+  } catch (err) {
+    const partial = (err as { summary?: RestoreSummary }).summary;
+    if (partial && err instanceof DrError) {
+      process.stdout.write((opts.json ? JSON.stringify(partial, null, 2) : renderRestore(partial, false)) + '\n');
+    }
+    throw err;
+  }
+  process.stdout.write((opts.json ? JSON.stringify(s, null, 2) : renderRestore(s, !!opts.dryRun)) + '\n');
+  return ExitCode.ok;
+}

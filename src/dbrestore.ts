@@ -1,0 +1,182 @@
+/**
+ * Databases come back by replay, not by copying files: a throwaway container from the image recorded in the
+ * manifest, with the stack container's own environment and command (so it initialises exactly as the stack
+ * does), on the fresh data volume; the dump replayed with stop-on-error; the database dumped again and its
+ * per-table row counts and checksums compared with the manifest. Then the container is stopped cleanly and
+ * removed, and the stack's own DB container runs on the restored volume.
+ * Redis: the RDB file is written into the fresh volume (Redis loads it at start).
+ */
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import type Docker from 'dockerode';
+import { envMap } from './docker.ts';
+import { execCollect, execStream, checkedStdout, execWithInput } from './exec.ts';
+import { mariadbLogin, mariadbClient } from './engines/mariadb.ts';
+import { postgresLogin } from './engines/postgres.ts';
+import { ENGINES } from './engines/index.ts';
+import type { DbTarget } from './engines/types.ts';
+import { mariadbDumpCmd, pgDumpCmd } from './dump.ts';
+import { createMysqlDumpStats, createPgDumpStats, type DumpStats, type DumpStatsSink } from './dumpstats.ts';
+import { openPart, readPart, CheckError } from './check.ts';
+import { createHelper, HELPER_LABEL } from './archive.ts';
+import type { DatabaseRecord, Manifest, PartRecord } from './manifest.ts';
+import type { Storage } from './storage/types.ts';
+import type { Logger } from './log.ts';
+import { DrError, errorMessage } from './errors.ts';
+import { scrub } from './redact.ts';
+
+export interface DbRestoreJob {
+  docker: Docker;
+  manifest: Manifest;
+  db: DatabaseRecord;
+  storage: Storage;
+  identities: string[];
+  /** the data volume to restore into (possibly with a suffix) */
+  volume: string;
+  /** environment, command and entrypoint of the stack's container (how the stack initialises it) */
+  template: { env: string[]; cmd: string[]; entrypoint: string[] | null };
+  log: Logger;
+  signal?: AbortSignal;
+}
+
+export interface DbRestoreResult { container: string; engine: string; databases: { name: string; tables: number; rows: number }[]; warnings: string[] }
+
+function partOf(m: Manifest, key: string): PartRecord {
+  const p = m.parts.find((x) => x.key === key);
+  if (!p) throw new CheckError(`the manifest names part ${key} but does not describe it`);
+  return p;
+}
+
+export async function resolveImage(docker: Docker, db: { image: string; imageId: string; container: string }): Promise<string> {
+  for (const ref of [db.imageId, db.image]) {
+    if (ref && await docker.getImage(ref).inspect().then(() => true, () => false)) return ref;
+  }
+  throw new DrError(`${db.container}: its image ${db.image} (${db.imageId.slice(0, 19)}) is not on this host`, undefined, `pull it first: docker pull ${db.image}`);
+}
+
+/** Compares re-dumped statistics with the manifest's; returns the differences. */
+export function compareStats(container: string, dbName: string, want: DumpStats, got: DumpStats): string[] {
+  const diffs: string[] = [];
+  for (const [table, w] of Object.entries(want)) {
+    const g = got[table];
+    if (!g) diffs.push(`${container}/${dbName}.${table}: missing after restore`);
+    else if (g.rows !== w.rows) diffs.push(`${container}/${dbName}.${table}: ${g.rows} rows, the backup has ${w.rows}`);
+    else if (g.checksum !== w.checksum) diffs.push(`${container}/${dbName}.${table}: checksum ${g.checksum} ≠ ${w.checksum} (same ${w.rows} rows, different content)`);
+  }
+  for (const table of Object.keys(got)) if (!(table in want)) diffs.push(`${container}/${dbName}.${table}: not in the backup`);
+  return diffs;
+}
+
+async function waitReady(c: Docker.Container, name: string, probe: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const st = await c.inspect();
+    if (!st.State.Running) {
+      const logs = (await c.logs({ stdout: true, stderr: true, tail: 15 })).toString('utf8').replace(/[\x00-\x08]/g, '');
+      throw new DrError(`${name}: the temporary database container stopped during initialisation (exit ${st.State.ExitCode}): ${scrub(logs.trim().split('\n').slice(-5).join(' | '))}`);
+    }
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new DrError(`${name}: the temporary database container did not become ready in ${timeoutMs / 1000}s`);
+}
+
+async function statsOf(t: DbTarget, cmd: string[], env: Record<string, string>, sink: DumpStatsSink, what: string): Promise<DumpStats> {
+  const s = await execStream(t.container, { cmd, env });
+  await pipeline(checkedStdout(s, t.name, what), sink);
+  return sink.result();
+}
+
+export async function restoreDatabase(job: DbRestoreJob): Promise<DbRestoreResult> {
+  const { docker, db, manifest: m } = job;
+  const result: DbRestoreResult = { container: db.container, engine: db.engine, databases: [], warnings: [] };
+  if (db.engine === 'redis') {
+    await restoreRedis(job);
+    return result;
+  }
+  const image = await resolveImage(docker, db);
+  const env = envMap(job.template.env);
+  const dataPath = ENGINES[db.engine].dataPath(env);
+  const name = `dr-restore-${m.id.toLowerCase()}-${db.container}`;
+  const c = await docker.createContainer({
+    name, Image: image, Env: job.template.env, Cmd: job.template.cmd,
+    ...(job.template.entrypoint ? { Entrypoint: job.template.entrypoint } : {}),
+    Labels: { [HELPER_LABEL]: 'restore', 'dr.exclude': 'true' },
+    HostConfig: { Binds: [`${job.volume}:${dataPath}`], NetworkMode: 'none' },
+  });
+  const t: DbTarget = { name: `${db.container} (temporary ${name})`, container: c, env, cmd: job.template.cmd };
+  try {
+    await c.start();
+    if (db.engine === 'mariadb') {
+      const login = await mariadbLogin(t);
+      await waitReady(c, t.name, async () => (await execCollect(c, { cmd: mariadbClient([`-u${login.user}`, '--protocol=tcp', '-h', '127.0.0.1', '-e', 'SELECT 1']), env: login.env })).exitCode === 0);
+      for (const d of db.databases) {
+        const plain = await openPart(job.storage, m, partOf(m, d.part), job.identities);
+        const r = await execWithInput(c, { cmd: mariadbClient([`-u${login.user}`, '--default-character-set=utf8mb4']), env: login.env }, plain.stream);
+        await plain.done;
+        if (r.exitCode !== 0) throw new CheckError(`${db.container}: replaying ${d.part} failed (exit ${r.exitCode}): ${scrub(r.stderr.trim().split('\n').slice(-3).join(' | '))}`);
+        const got = await statsOf(t, mariadbDumpCmd(login.user, d.name), login.env, createMysqlDumpStats(), `re-dump of ${d.name}`);
+        const diffs = compareStats(db.container, d.name, d.tables, got);
+        if (diffs.length) throw new CheckError(`database ${db.container}/${d.name} differs from the backup after replay: ${diffs.slice(0, 10).join('; ')}`);
+        result.databases.push({ name: d.name, tables: Object.keys(got).length, rows: Object.values(got).reduce((n, s) => n + s.rows, 0) });
+      }
+    } else {
+      const login = await postgresLogin(t);
+      await waitReady(c, t.name, async () => (await execCollect(c, { cmd: ['pg_isready', '-h', '127.0.0.1', '-U', login.user] })).exitCode === 0);
+      const globals = db.extraParts.find((p) => p.name === 'globals');
+      if (globals) {
+        const plain = await openPart(job.storage, m, partOf(m, globals.part), job.identities);
+        // roles that the initialisation already created (the superuser) report "already exists": not an error
+        const r = await execWithInput(c, { cmd: ['psql', '-X', '-q', '-U', login.user, '-d', 'postgres'], env: login.env }, plain.stream);
+        await plain.done;
+        const errs = r.stderr.split('\n').filter((l) => /ERROR/.test(l) && !/already exists/.test(l));
+        if (errs.length) result.warnings.push(`${db.container}: globals: ${scrub(errs.slice(0, 3).join(' | '))}`);
+      }
+      for (const d of db.databases) {
+        const exists = (await execCollect(c, { cmd: ['psql', '-X', '-At', '-U', login.user, '-d', 'postgres', '-c', `SELECT 1 FROM pg_database WHERE datname = '${d.name.replace(/'/g, "''")}'`], env: login.env })).stdout.trim() === '1';
+        if (!exists) {
+          const r = await execCollect(c, { cmd: ['createdb', '-U', login.user, '--', d.name], env: login.env });
+          if (r.exitCode !== 0) throw new DrError(`${db.container}: createdb ${d.name} failed: ${scrub(r.stderr.trim())}`);
+        }
+        const plain = await openPart(job.storage, m, partOf(m, d.part), job.identities);
+        const r = await execWithInput(c, { cmd: ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', login.user, '-d', d.name], env: login.env }, plain.stream);
+        await plain.done;
+        if (r.exitCode !== 0) throw new CheckError(`${db.container}: replaying ${d.part} failed (exit ${r.exitCode}): ${scrub(r.stderr.trim().split('\n').slice(-3).join(' | '))}`);
+        const got = await statsOf(t, pgDumpCmd(login.user, d.name), login.env, createPgDumpStats(), `re-dump of ${d.name}`);
+        const diffs = compareStats(db.container, d.name, d.tables, got);
+        if (diffs.length) throw new CheckError(`database ${db.container}/${d.name} differs from the backup after replay: ${diffs.slice(0, 10).join('; ')}`);
+        result.databases.push({ name: d.name, tables: Object.keys(got).length, rows: Object.values(got).reduce((n, s) => n + s.rows, 0) });
+      }
+    }
+    await c.stop({ t: 60 });
+  } finally {
+    await c.remove({ force: true }).catch((e: unknown) => job.log.warn({ container: name, err: errorMessage(e) }, 'could not remove the temporary container'));
+  }
+  return result;
+}
+
+async function restoreRedis(job: DbRestoreJob): Promise<void> {
+  const rdb = job.db.extraParts.find((p) => p.name === 'rdb');
+  if (!rdb) throw new CheckError(`${job.db.container}: the backup has no RDB part`);
+  const part = partOf(job.manifest, rdb.part);
+  const image = await resolveImage(job.docker, job.db);
+  const helper = await createHelper(job.docker, image, job.volume, false, 'restore');
+  try {
+    const plain = await openPart(job.storage, job.manifest, part, job.identities);
+    const pack = tar.pack();
+    const entry = pack.entry({ name: 'dump.rdb', size: part.plain.size, mode: 0o644, mtime: new Date(job.manifest.finishedAt) });
+    const body = new PassThrough();
+    (pack as unknown as Readable).pipe(body);
+    const upload = helper.putArchive(body, { path: '/vol' });
+    await pipeline(plain.stream, entry as unknown as NodeJS.WritableStream);
+    pack.finalize();
+    await Promise.all([plain.done, upload]);
+    const got = plain.plain.digest();
+    if (got.sha256 !== part.plain.sha256) throw new CheckError(`part ${part.key}: content differs from the manifest`);
+  } finally {
+    await helper.remove({ force: true }).catch(() => {});
+  }
+}
+
+export { readPart };

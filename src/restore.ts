@@ -1,0 +1,328 @@
+/**
+ * The restore lifecycle, top to bottom:
+ *   validate → lock → manifest + signature → read-check every part it will use (stored and plaintext
+ *   SHA-256, tar entries sanitised and compared with the index) → target volumes fresh (or --force: old
+ *   content kept) → stop the containers using them → write volumes → re-read and compare with the index →
+ *   replay databases into throwaway containers and compare table statistics → start the stack in
+ *   dependency order and wait for its healthchecks → summary with RTO and RPO.
+ * Nothing is written before every check passed. With --suffix the volumes are restored side by side under
+ * NAME+SUFFIX and nothing of the running stack is stopped.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import type Docker from 'dockerode';
+import type { Context } from './context.ts';
+import { ConfigError } from './config.ts';
+import { parseIdentities } from './age.ts';
+import { signingKeyFromIdentityFile } from './keys.ts';
+import { acquireLock } from './lock.ts';
+import { LocalStorage } from './storage/local.ts';
+import type { Storage } from './storage/types.ts';
+import { listBackups, readManifest } from './backups.ts';
+import { checkSignature, FORMAT, type Manifest, type PartRecord, type VolumeRecord, type DatabaseRecord } from './manifest.ts';
+import { readPart, loadIndex, tarChecker, openPart, CheckError } from './check.ts';
+import { createHelper, volumeTar, removeStaleHelpers, type IndexEntry } from './archive.ts';
+import { restoreDatabase, type DbRestoreResult } from './dbrestore.ts';
+import { discover, type ContainerInfo } from './discover.ts';
+import { Quiescer, recoverStopped } from './quiesce.ts';
+import { startAndWait, type ServiceState } from './stackctl.ts';
+import { pipeline } from 'node:stream/promises';
+import { DrError, ExitCode, errorMessage } from './errors.ts';
+
+export interface RestoreOptions {
+  id?: string;
+  latest?: boolean;
+  volumes?: string[];
+  dbs?: string[];
+  suffix?: string;
+  force?: boolean;
+  dryRun?: boolean;
+}
+
+export interface RestorePlan {
+  id: string;
+  volumes: { name: string; target: string; create: boolean; keepOldAs: string | null }[];
+  databases: { container: string; engine: string; databases: string[]; volume: string; create: boolean; keepOldAs: string | null }[];
+  stop: string[];
+  start: string[];
+}
+
+export interface RestoreSummary {
+  id: string;
+  plan: RestorePlan;
+  rtoMs: number;
+  rpoSeconds: number;
+  volumes: { name: string; target: string; entries: number }[];
+  databases: DbRestoreResult[];
+  services: ServiceState[];
+  warnings: string[];
+}
+
+function settings(ctx: Context): { identities: string[]; trusted: string | undefined } {
+  const c = ctx.config;
+  if (!c.identityFile) throw new ConfigError(['DR_AGE_IDENTITY_FILE is required by dr restore: the age identity file from dr keygen that decrypts the backups']);
+  let text: string;
+  try { text = readFileSync(c.identityFile, 'utf8'); } catch (err) {
+    throw new ConfigError([`DR_AGE_IDENTITY_FILE: cannot read ${c.identityFile} (${(err as NodeJS.ErrnoException).code})`]);
+  }
+  let identities: string[];
+  try { identities = parseIdentities(text, `DR_AGE_IDENTITY_FILE (${c.identityFile})`); } catch (err) { throw new ConfigError([errorMessage(err)]); }
+  return { identities, trusted: c.signingPublicKey ?? signingKeyFromIdentityFile(text) };
+}
+
+const KEEP_SUFFIX = (id: string) => `_pre-restore_${id.slice(0, 15).toLowerCase()}`;
+
+/** Is the volume absent, or present and empty? (reads at most two tar entries) */
+async function volumeState(docker: Docker, name: string, image: string): Promise<'absent' | 'empty' | 'non-empty'> {
+  const exists = await docker.getVolume(name).inspect().then(() => true, () => false);
+  if (!exists) return 'absent';
+  const helper = await createHelper(docker, image, name, true, 'restore');
+  try {
+    const s = await volumeTar(helper, name);
+    let bytes = 0;
+    for await (const c of s) {
+      bytes += (c as Buffer).length;
+      // an empty volume is one directory header + the end-of-archive blocks: well under 4 KiB
+      if (bytes > 4096) { s.destroy(); return 'non-empty'; }
+    }
+    return bytes > 3 * 512 + 1024 ? 'non-empty' : 'empty';
+  } finally {
+    await helper.remove({ force: true }).catch(() => {});
+  }
+}
+
+export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<RestoreSummary> {
+  const t0 = Date.now();
+  const { config, log } = ctx;
+  const { identities, trusted } = settings(ctx);
+  const suffix = opts.suffix ?? '';
+  if (suffix && !/^[A-Za-z0-9_.-]+$/.test(suffix)) throw new DrError(`--suffix ${JSON.stringify(suffix)}: use letters, digits, "_", "." or "-"`, ExitCode.usage);
+  const storage: Storage = new LocalStorage(config.localDir);
+  let id = opts.id;
+  if (opts.latest || !id) {
+    if (id) throw new DrError('give either a backup id or --latest', ExitCode.usage);
+    if (!opts.latest) throw new DrError('which backup? give its id (dr list shows them) or --latest', ExitCode.usage);
+    const { backups } = await listBackups(storage);
+    if (!backups[0]) throw new DrError(`no committed backup in ${storage.kind} ${storage.location}`, ExitCode.failed, 'check DR_LOCAL_DIR (dr list)');
+    id = backups[0].id;
+  }
+  const docker = await ctx.docker();
+  await mkdir(config.localDir, { recursive: true, mode: 0o700 });
+  const lock = opts.dryRun ? null : await acquireLock(config.localDir, `dr restore ${id}`, config.lockStaleSec, log);
+  const quiescer = new Quiescer(docker, config.localDir, log, config.stopTimeoutSec);
+  const created: string[] = [];
+  let ok = false;
+  try {
+    if (lock) await recoverStopped(docker, config.localDir, log);
+    // 1. the manifest: readable, known format, signed by the trusted key
+    const m = await readManifest(storage, id);
+    const sig = checkSignature(m, trusted);
+    if (sig) throw new CheckError(`backup ${id}: ${sig}; refusing to restore`, 'restore another backup (dr list), or check DR_AGE_IDENTITY_FILE / DR_SIGNING_PUBLIC_KEY');
+    if (m.format !== FORMAT) throw new CheckError(`backup ${id} has format ${m.format}; this dr reads ${FORMAT}`);
+
+    // 2. scope
+    const full = !opts.volumes?.length && !opts.dbs?.length;
+    const vols: VolumeRecord[] = m.volumes.filter((v) => v.part && (full || opts.volumes?.includes(v.name)));
+    for (const want of opts.volumes ?? []) {
+      const v = m.volumes.find((x) => x.name === want);
+      if (!v) throw new DrError(`--volume ${want}: backup ${id} has no such volume (it has ${m.volumes.map((x) => x.name).join(', ')})`, ExitCode.usage);
+      if (!v.part) throw new DrError(`--volume ${want}: this volume is covered by the dump of ${v.coveredBy?.slice(5)}; restore it with --db ${v.coveredBy?.slice(5)}`, ExitCode.usage);
+    }
+    const dbs: DatabaseRecord[] = m.databases.filter((d) => full || opts.dbs?.some((x) => x === d.container || d.databases.some((n) => n.name === x)));
+    for (const want of opts.dbs ?? []) {
+      if (!m.databases.some((d) => d.container === want || d.databases.some((n) => n.name === want))) {
+        throw new DrError(`--db ${want}: backup ${id} has no such database container or database`, ExitCode.usage);
+      }
+    }
+
+    // 3. read-check every part this restore will use, before writing anything
+    const parts = (keys: (string | null)[]) => keys.filter((k): k is string => !!k).map((k) => {
+      const p = m.parts.find((x) => x.key === k);
+      if (!p) throw new CheckError(`backup ${id}: the manifest names part ${k} but does not describe it`);
+      return p;
+    });
+    const indexes = new Map<string, Awaited<ReturnType<typeof loadIndex>>>();
+    for (const v of vols) {
+      const [vp, ip] = parts([v.part, v.index]) as [PartRecord, PartRecord];
+      const index = await loadIndex(storage, m, ip, identities);
+      const checker = tarChecker(v.name, index);
+      await readPart(storage, m, vp, identities, checker.sink);
+      if (checker.diffs.length) throw new CheckError(`volume ${v.name}: the archive differs from its index: ${checker.diffs.slice(0, 10).join('; ')}`);
+      indexes.set(v.name, index);
+    }
+    for (const d of dbs) for (const p of parts([...d.databases.map((x) => x.part), ...d.extraParts.map((x) => x.part)])) await readPart(storage, m, p, identities);
+    log.info({ id, volumes: vols.length, databases: dbs.length }, 'every part checked: signature, SHA-256, tar entries, index');
+
+    // 4. plan: targets must be fresh (absent or empty) unless --force
+    const { report } = await discover(docker, config, ctx.dockerEndpoint).catch(() => ({ report: null }));
+    const stack: ContainerInfo[] = report?.containers ?? [];
+    const anyImage = (prefer: string[]) => prefer.find(Boolean) ?? stack[0]?.imageId ?? m.databases[0]?.imageId;
+    const plan: RestorePlan = { id, volumes: [], databases: [], stop: [], start: [] };
+    const refuse: string[] = [];
+    const target = async (name: string, image: string) => {
+      const t = name + suffix;
+      const st = await volumeState(docker, t, image);
+      if (st === 'non-empty' && !opts.force) refuse.push(`volume ${t} is not empty`);
+      return { target: t, create: st === 'absent', keepOldAs: st === 'non-empty' ? t + KEEP_SUFFIX(id) : null };
+    };
+    for (const v of vols) {
+      const img = anyImage([stack.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '', m.containers.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '']);
+      plan.volumes.push({ name: v.name, ...(await target(v.name, img!)) });
+    }
+    for (const d of dbs) {
+      const vol = d.dataVolumes[0];
+      if (!vol) throw new DrError(`${d.container}: the backup records no data volume for it`);
+      const t = await target(vol, d.imageId);
+      plan.databases.push({ container: d.container, engine: d.engine, databases: d.databases.map((x) => x.name), volume: t.target, create: t.create, keepOldAs: t.keepOldAs });
+    }
+    if (refuse.length) {
+      throw new DrError(`refusing to restore: ${refuse.join('; ')}`, ExitCode.failed,
+        'restore side by side with --suffix, remove the volume, or pass --force (the old content is kept as <volume>' + KEEP_SUFFIX(id) + ')');
+    }
+    if (!suffix) {
+      const targets = new Set([...plan.volumes.map((v) => v.name), ...dbs.flatMap((d) => d.dataVolumes)]);
+      const users = stack.filter((c) => !c.excluded && c.mounts.some((mt) => targets.has(mt.volume)));
+      const writers = stack.filter((c) => c.writer && !c.excluded);
+      const stopSet = new Set([...users, ...writers].filter((c) => c.running).map((c) => c.name));
+      plan.stop = report ? [...report.stopOrder.filter((n) => stopSet.has(n)), ...[...stopSet].filter((n) => !report.stopOrder.includes(n)).sort()] : [];
+      plan.start = full ? stack.filter((c) => !c.excluded).map((c) => c.name) : [...stopSet];
+      const missing = dbs.filter((d) => !stack.some((c) => c.name === d.container));
+      if (missing.length) {
+        throw new DrError(`the stack's containers ${missing.map((d) => d.container).join(', ')} do not exist on this host`, ExitCode.failed,
+          'bring the stack definition back first (RESTORE.md): docker compose -f docker-compose.yml up --no-start');
+      }
+    }
+    if (opts.dryRun) {
+      return { id, plan, rtoMs: Date.now() - t0, rpoSeconds: Math.round((Date.now() - Date.parse(m.finishedAt)) / 1000), volumes: [], databases: [], services: [], warnings: [] };
+    }
+
+    // 5. stop what uses the targets; keep old content (--force); create missing volumes
+    await removeStaleHelpers(docker);
+    await quiescer.stop(plan.stop);
+    const labelsFor = (name: string, labels: Record<string, string>) => suffix
+      ? { ...Object.fromEntries(Object.entries(labels).filter(([k]) => !k.startsWith('com.docker.compose.'))), 'dr.restored-from': `${id}:${name}` }
+      : labels;
+    for (const t of [...plan.volumes.map((v) => ({ name: v.name, target: v.target, create: v.create, keepOldAs: v.keepOldAs })),
+      ...plan.databases.map((d) => ({ name: dbs.find((x) => x.container === d.container)!.dataVolumes[0]!, target: d.volume, create: d.create, keepOldAs: d.keepOldAs }))]) {
+      const rec = m.volumes.find((v) => v.name === t.name);
+      const image = anyImage([m.containers.find((c) => c.name === rec?.mountedBy[0]?.container)?.imageId ?? ''])!;
+      if (t.keepOldAs) await keepOld(docker, t.target, t.keepOldAs, image, log);
+      if (t.create) {
+        await docker.createVolume({ Name: t.target, Driver: rec?.driver ?? 'local', Labels: labelsFor(t.name, rec?.labels ?? {}) });
+        created.push(t.target);
+      }
+    }
+
+    // 6. volumes: write, then re-read everything and compare with the index
+    const volumeResults: RestoreSummary['volumes'] = [];
+    for (const pv of plan.volumes) {
+      const v = vols.find((x) => x.name === pv.name)!;
+      const [vp] = parts([v.part]) as [PartRecord];
+      const image = anyImage([stack.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '', m.containers.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? ''])!;
+      const helper = await createHelper(docker, image, pv.target, false, 'restore');
+      try {
+        const plain = await openPart(storage, m, vp, identities);
+        await Promise.all([helper.putArchive(plain.stream, { path: '/vol' }), plain.done]);
+        const got = plain.plain.digest();
+        if (got.sha256 !== vp.plain.sha256) throw new CheckError(`part ${vp.key} changed while it was being restored`);
+        await fixRoot(docker, image, pv.target, indexes.get(v.name)!.get('.'));
+        const checker = tarChecker(pv.target, indexes.get(v.name)!, false);
+        await pipeline(await volumeTar(helper, pv.target), checker.sink);
+        if (checker.diffs.length) throw new CheckError(`volume ${pv.target} differs from the backup after restore: ${checker.diffs.slice(0, 10).join('; ')}`);
+        volumeResults.push({ name: v.name, target: pv.target, entries: checker.entries() });
+        log.info({ volume: pv.target, entries: checker.entries() }, 'volume restored and verified');
+      } finally {
+        await helper.remove({ force: true }).catch(() => {});
+      }
+    }
+
+    // 7. databases: replay into throwaway containers, compare table statistics
+    const dbResults: DbRestoreResult[] = [];
+    for (const pd of plan.databases) {
+      const d = dbs.find((x) => x.container === pd.container)!;
+      const stackC = stack.find((c) => c.name === d.container);
+      const ins = stackC ? await docker.getContainer(stackC.id).inspect() : null;
+      if (!ins && d.engine !== 'redis') {
+        throw new DrError(`${d.container} does not exist on this host, so there is no environment to initialise its database with`, ExitCode.failed,
+          'bring the stack definition back first: docker compose -f docker-compose.yml up --no-start');
+      }
+      dbResults.push(await restoreDatabase({
+        docker, manifest: m, db: d, storage, identities, volume: pd.volume, log,
+        template: { env: ins?.Config.Env ?? [], cmd: ins?.Config.Cmd ?? [], entrypoint: (ins?.Config.Entrypoint as string[] | null | undefined) ?? null },
+      }));
+      log.info({ container: d.container, volume: pd.volume }, 'database restored and verified');
+    }
+
+    // 8. the stack back, healthy
+    let services: ServiceState[] = [];
+    if (!suffix) {
+      await quiescer.restartAll(); // containers that were running come back in reverse stop order …
+      const fresh = (await discover(docker, config, ctx.dockerEndpoint)).report.containers;
+      services = await startAndWait(docker, fresh, plan.start, config.healthTimeoutSec, log); // … then everything, healthy
+    }
+    const warnings = dbResults.flatMap((d) => d.warnings);
+    const unhealthy = services.filter((s) => !s.ok);
+    ok = true;
+    const summary: RestoreSummary = {
+      id, plan, rtoMs: Date.now() - t0, rpoSeconds: Math.round((Date.now() - Date.parse(m.finishedAt)) / 1000),
+      volumes: volumeResults, databases: dbResults, services, warnings,
+    };
+    if (unhealthy.length) {
+      throw Object.assign(new DrError(`restore ${id} written and verified, but ${unhealthy.map((s) => `${s.name} is ${s.health ?? s.state}`).join(', ')}`, ExitCode.partial,
+        'check the container logs (docker logs NAME); the data is restored'), { summary });
+    }
+    return summary;
+  } catch (err) {
+    if (!ok) {
+      // nothing half-done: volumes this run created are removed, what it stopped runs again
+      for (const v of created) await docker.getVolume(v).remove().catch(() => {});
+      await removeStaleHelpers(docker).catch(() => {});
+    }
+    throw err;
+  } finally {
+    const failures = await quiescer.restartAll();
+    for (const f of failures) log.error(f);
+    await lock?.release();
+  }
+}
+
+/** The archive API does not apply the root entry (./) to the volume's root: owner and mode are set here. */
+async function fixRoot(docker: Docker, image: string, volume: string, root: IndexEntry | undefined): Promise<void> {
+  if (!root) return;
+  const c = await docker.createContainer({
+    Image: image, Entrypoint: ['sh', '-c', `chown ${root.uid}:${root.gid} /vol && chmod ${root.mode.toString(8)} /vol`], Cmd: [], User: '0:0',
+    Labels: { 'dr.helper': 'restore', 'dr.exclude': 'true' }, HostConfig: { Binds: [`${volume}:/vol`], NetworkMode: 'none' },
+  });
+  try {
+    await c.start();
+    const r = await c.wait() as { StatusCode: number };
+    if (r.StatusCode !== 0) throw new DrError(`volume ${volume}: could not set the owner and mode of its root directory`);
+  } finally {
+    await c.remove({ force: true }).catch(() => {});
+  }
+}
+
+/** --force: the old content of `volume` is copied to `keepAs` (kept until the operator removes it), then the volume is emptied. */
+async function keepOld(docker: Docker, volume: string, keepAs: string, image: string, log: Context['log']): Promise<void> {
+  await docker.createVolume({ Name: keepAs, Labels: { 'dr.exclude': 'true', 'dr.pre-restore-of': volume } });
+  const src = await createHelper(docker, image, volume, true, 'restore');
+  const dst = await createHelper(docker, image, keepAs, false, 'restore');
+  try {
+    await dst.putArchive(await volumeTar(src, volume), { path: '/vol' });
+  } finally {
+    await src.remove({ force: true }).catch(() => {});
+    await dst.remove({ force: true }).catch(() => {});
+  }
+  const wipe = await docker.createContainer({
+    Image: image, Entrypoint: ['sh', '-c', 'find /vol -mindepth 1 -delete'], Cmd: [], Labels: { 'dr.helper': 'restore', 'dr.exclude': 'true' },
+    HostConfig: { Binds: [`${volume}:/vol`], NetworkMode: 'none' },
+  });
+  try {
+    await wipe.start();
+    const r = await wipe.wait() as { StatusCode: number };
+    if (r.StatusCode !== 0) throw new DrError(`could not empty volume ${volume} (its old content is safe in ${keepAs})`);
+  } finally {
+    await wipe.remove({ force: true }).catch(() => {});
+  }
+  log.warn({ volume, keptAs: keepAs }, 'old content kept; remove that volume once the restore is confirmed');
+}
