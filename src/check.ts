@@ -124,6 +124,7 @@ export function tarChecker(volume: string, index: Map<string, IndexEntry> | null
   let n = 0;
   const note = (d: string) => { if (diffs.length < 50) diffs.push(d); };
   ex.on('entry', (h, stream, next) => {
+    stream.on('error', () => {}); // surfaced through the extractor
     if (sanitize) {
       const problem = entryProblem({ name: h.name, type: h.type, linkname: h.linkname });
       if (problem) { stream.resume(); ex.destroy(new CheckError(`volume ${volume}: refusing the archive: ${problem}`)); return; }

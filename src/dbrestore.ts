@@ -92,7 +92,8 @@ export async function restoreDatabase(job: DbRestoreJob): Promise<DbRestoreResul
   const { docker, db, manifest: m } = job;
   const result: DbRestoreResult = { container: db.container, engine: db.engine, databases: [], warnings: [] };
   if (db.engine === 'redis') {
-    await restoreRedis(job);
+    const keys = await restoreRedis(job);
+    result.databases.push({ name: 'keyspace', tables: Object.keys(keys).length, rows: Object.values(keys).reduce((a, b) => a + b, 0) });
     return result;
   }
   const image = await resolveImage(docker, db);
@@ -156,7 +157,13 @@ export async function restoreDatabase(job: DbRestoreJob): Promise<DbRestoreResul
   return result;
 }
 
-async function restoreRedis(job: DbRestoreJob): Promise<void> {
+/**
+ * Redis: dump.rdb is written into the fresh volume, then a throwaway Redis (no AOF, no network) loads it;
+ * its keyspace is compared with the manifest; AOF is switched on so Redis writes an AOF from the loaded data
+ * (a stack running with --appendonly yes would otherwise start from an empty AOF and ignore the RDB), and
+ * SHUTDOWN SAVE leaves a consistent RDB + AOF behind.
+ */
+async function restoreRedis(job: DbRestoreJob): Promise<Record<string, number>> {
   const rdb = job.db.extraParts.find((p) => p.name === 'rdb');
   if (!rdb) throw new CheckError(`${job.db.container}: the backup has no RDB part`);
   const part = partOf(job.manifest, rdb.part);
@@ -176,6 +183,40 @@ async function restoreRedis(job: DbRestoreJob): Promise<void> {
     if (got.sha256 !== part.plain.sha256) throw new CheckError(`part ${part.key}: content differs from the manifest`);
   } finally {
     await helper.remove({ force: true }).catch(() => {});
+  }
+  const name = `dr-restore-${job.manifest.id.toLowerCase()}-${job.db.container}`;
+  const c = await job.docker.createContainer({
+    name, Image: image, Cmd: ['redis-server', '--appendonly', 'no', '--save', '', '--dir', '/data'],
+    Labels: { [HELPER_LABEL]: 'restore', 'dr.exclude': 'true' },
+    HostConfig: { Binds: [`${job.volume}:/data`], NetworkMode: 'none' },
+  });
+  const t: DbTarget = { name: `${job.db.container} (temporary ${name})`, container: c, env: new Map(), cmd: [] };
+  const cli = async (...args: string[]) => {
+    const r = await execCollect(c, { cmd: ['redis-cli', ...args] });
+    if (r.exitCode !== 0 || /^(ERR|LOADING)/.test(r.stdout)) throw new Error(r.stdout.trim() || r.stderr.trim());
+    return r.stdout;
+  };
+  try {
+    await c.start();
+    await waitReady(c, t.name, async () => (await cli('PING')).trim() === 'PONG');
+    const info = await cli('INFO', 'keyspace');
+    const keys: Record<string, number> = {};
+    for (const m of info.matchAll(/^(db\d+):keys=(\d+)/gm)) keys[m[1]!] = Number(m[2]);
+    const want = job.db.keys ?? {};
+    const diffs = [...new Set([...Object.keys(want), ...Object.keys(keys)])].filter((k) => (want[k] ?? 0) !== (keys[k] ?? 0))
+      .map((k) => `${k}: ${keys[k] ?? 0} keys, the backup has ${want[k] ?? 0}`);
+    if (diffs.length) throw new CheckError(`Redis ${job.db.container}: the restored RDB differs from the backup: ${diffs.join('; ')}`);
+    await cli('CONFIG', 'SET', 'appendonly', 'yes');
+    for (let i = 0; i < 600; i++) {
+      const p = await cli('INFO', 'persistence');
+      if (/aof_enabled:1/.test(p) && /aof_rewrite_in_progress:0/.test(p) && /aof_rewrite_scheduled:0/.test(p)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await execCollect(c, { cmd: ['redis-cli', 'SHUTDOWN', 'SAVE'] });
+    await c.wait();
+    return keys;
+  } finally {
+    await c.remove({ force: true }).catch(() => {});
   }
 }
 

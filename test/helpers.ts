@@ -104,3 +104,35 @@ export function startedAt(container: string): string {
 export const WRITERS = ['v2_chatwoot', 'v2_chatwoot_sidekiq', 'v2_glpi'];
 export const DATABASES = ['v2_chatwoot_db', 'v2_chatwoot_redis', 'v2_glpi_db'];
 export const TEST_PROJECT_LABEL = 'com.docker.compose.project=helpdesk-dr-test';
+
+/**
+ * An independent picture of a volume (GNU find + sha256sum in a throwaway container, not our code):
+ * one line per entry with type, mode, owner, size (files), link count (files), link target, content hash.
+ */
+export function volumeSnapshot(volume: string): string[] {
+  const script = `cd /v && find . -printf '%p|%y|%m|%U|%G|%l|%n|%s\\n' | while IFS='|' read -r p y m u g l n s; do
+    if [ "$y" = f ]; then h=$(sha256sum "$p" | cut -c1-64); echo "$p|$y|$m|$u|$g|$n|$s|$h"; else echo "$p|$y|$m|$u|$g|$l"; fi
+  done | LC_ALL=C sort`;
+  return execFileSync('docker', ['run', '--rm', '--network', 'none', '-v', `${volume}:/v:ro`, '--entrypoint', 'bash', 'helpdesk-dr-test/glpi:standin', '-c', script],
+    { encoding: 'utf8', maxBuffer: 1 << 28 }).trim().split('\n');
+}
+
+/** Independent per-table checksums: MariaDB CHECKSUM TABLE; PostgreSQL count + md5 of the sorted rows. */
+export function dbFingerprint(): Record<string, string> {
+  const out: Record<string, string> = {};
+  const maria = execFileSync('docker', ['exec', 'v2_glpi_db', 'sh', '-c',
+    `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N -B glpi -e "SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'" | cut -f1 | while read t; do MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N -B glpi -e "CHECKSUM TABLE \\\`$t\\\` EXTENDED; SELECT COUNT(*) FROM \\\`$t\\\`"; done`], { encoding: 'utf8' });
+  for (const l of maria.trim().split('\n')) out[`mariadb:${l.split('\t')[0]}`] = l;
+  const tables = execFileSync('docker', ['exec', 'v2_chatwoot_db', 'psql', '-At', '-U', 'chatwoot', '-d', 'chatwoot', '-c',
+    "SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"], { encoding: 'utf8' }).trim().split('\n');
+  for (const t of tables) {
+    out[`postgres:${t}`] = execFileSync('docker', ['exec', 'v2_chatwoot_db', 'psql', '-At', '-U', 'chatwoot', '-d', 'chatwoot', '-c',
+      `SELECT count(*) || ' ' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') FROM ${t} x`], { encoding: 'utf8' }).trim();
+  }
+  out['postgres:sequence'] = execFileSync('docker', ['exec', 'v2_chatwoot_db', 'psql', '-At', '-U', 'chatwoot', '-d', 'chatwoot', '-c', 'SELECT last_value FROM reporting.invoice_seq'], { encoding: 'utf8' }).trim();
+  out['redis:keys'] = execFileSync('docker', ['exec', 'v2_chatwoot_redis', 'sh', '-c', 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --no-auth-warning --scan | LC_ALL=C sort | sha256sum'], { encoding: 'utf8' }).trim();
+  out['redis:sample'] = execFileSync('docker', ['exec', 'v2_chatwoot_redis', 'sh', '-c', 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --no-auth-warning GET "ключ:кириллица"; REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --no-auth-warning LLEN queue:default; REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --no-auth-warning HGETALL user:1'], { encoding: 'utf8' }).trim();
+  return out;
+}
+
+export const APP_VOLUMES = ['v2_chatwoot_storage', 'v2_glpi_config', 'v2_glpi_files', 'v2_glpi_marketplace', 'v2_glpi_plugins'];

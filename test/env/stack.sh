@@ -3,7 +3,7 @@
 # test/env/test.env, under the compose project "helpdesk-dr-test".
 #   stack.sh up     bring it up (copes with leftovers of an earlier run), wait until healthy, seed data once
 #   stack.sh down   remove every container, volume and network it created — and nothing else
-#   stack.sh env    print the compose command line used (for tests and debugging)
+#   stack.sh create the empty stack definition (containers and volumes created, nothing started)
 # A v2_ container or volume that belongs to another compose project (a real stack) makes it refuse to run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -54,6 +54,12 @@ seed() {
   docker exec -i v2_glpi bash -s <"$ROOT/test/env/seed/glpi-files.sh"
 }
 
+create() { # the empty stack definition, as RESTORE.md brings it back: network + containers and volumes, not started
+  guard
+  docker network inspect npm_default >/dev/null 2>&1 || docker network create --label dr.test.created=true npm_default >/dev/null
+  compose up --no-start 2>&1 | grep -v -E '^\s*(Container|Network|Volume) .* (Created|Creating)$' >&2 || true
+}
+
 down() {
   guard
   log "docker compose down (project $PROJECT)"
@@ -71,6 +77,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   seed) seed ;;
-  env) declare -f compose | sed -n '3,4p' ;;
-  *) echo "usage: $0 up|down|seed" >&2; exit 64 ;;
+  create) create ;;
+  *) echo "usage: $0 up|down|seed|create" >&2; exit 64 ;;
 esac
