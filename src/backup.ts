@@ -22,8 +22,10 @@ import { createHelper, removeStaleHelpers, volumeTar, indexBuilder, newIndexStre
 import { dumpDatabase, safeSegment } from './dump.ts';
 import { storePart, EXT, type PartOptions } from './pipeline.ts';
 import { mapLimit } from './concurrency.ts';
-import { LocalStorage } from './storage/local.ts';
-import type { Storage } from './storage/types.ts';
+import { DestSet, type CopyStatus } from './storage/destset.ts';
+import { RetryingStorage } from './storage/retry.ts';
+import { S3Storage } from './storage/s3.ts';
+import { destinations } from './destinations.ts';
 import { FORMAT, newBackupId, serializeManifest, signManifest, type DatabaseRecord, type Manifest, type PartRecord, type VolumeRecord } from './manifest.ts';
 import { cleanupIncomplete } from './backups.ts';
 import { DrError, ExitCode, errorMessage } from './errors.ts';
@@ -103,7 +105,7 @@ export function renderPlan(p: BackupPlan): string {
   ].join('\n');
 }
 
-export interface BackupResult { manifest: Manifest | null; plan: BackupPlan; warnings: string[] }
+export interface BackupResult { manifest: Manifest | null; plan: BackupPlan; warnings: string[]; copies: CopyStatus[] }
 
 export async function runBackup(ctx: Context, opts: BackupOptions): Promise<BackupResult> {
   const { log, config } = ctx;
@@ -114,11 +116,11 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
 
   if (opts.dryRun) {
     const { report } = await discover(docker, config, ctx.dockerEndpoint);
-    return { manifest: null, plan: planBackup(report, mode, id, ctx, settings.recipients), warnings: report.problems.map((p) => `${p.subject}: ${p.message}`) };
+    return { manifest: null, plan: planBackup(report, mode, id, ctx, settings.recipients), warnings: report.problems.map((p) => `${p.subject}: ${p.message}`), copies: [] };
   }
 
   await mkdir(config.localDir, { recursive: true, mode: 0o700 });
-  const storage: Storage = new LocalStorage(config.localDir);
+  const dests = new DestSet(destinations(config, log), log);
   const lock = await acquireLock(config.localDir, 'dr backup', config.lockStaleSec, log);
   const abort = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
@@ -136,7 +138,16 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
   try {
     await recoverStopped(docker, config.localDir, log);
     await removeStaleHelpers(docker);
-    await cleanupIncomplete(storage, config.incompleteGraceSec, log);
+    for (const d of dests.all) {
+      try {
+        await cleanupIncomplete(d, config.incompleteGraceSec, log);
+        const inner = d instanceof RetryingStorage ? d.inner : d;
+        if (inner instanceof S3Storage) await inner.abortStaleUploads(config.incompleteGraceSec);
+      } catch (err) {
+        dests.fail(d, err);
+      }
+    }
+    if (!dests.live().length) throw new DrError(`no destination is usable: ${dests.status(false).map((c) => `${c.kind} ${c.location}: ${c.error}`).join('; ')}`);
 
     // discover; refuse clearly if something expected is missing
     const { report, handles } = await discover(docker, config, ctx.dockerEndpoint);
@@ -152,7 +163,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     // 1. dumps (databases keep running)
     const dumps = await mapLimit(report.databases, config.parallelism, (info) => {
       abort.signal.throwIfAborted();
-      return dumpDatabase({ target: handles.containers.get(info.container)!, info, imageId: imageId(info.container), storage, backupId: id, opts: partOpts, log });
+      return dumpDatabase({ target: handles.containers.get(info.container)!, info, imageId: imageId(info.container), dests, backupId: id, opts: partOpts, log });
     });
     const databases: DatabaseRecord[] = dumps.map((d) => d.record);
     for (const d of dumps) parts.push(...d.parts);
@@ -160,7 +171,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     // 2. volumes nobody stops: archived live
     const archive = (names: string[], quiesced: string[]) => mapLimit(names, config.parallelism, async (name) => {
       abort.signal.throwIfAborted();
-      const r = await archiveVolume(docker, storage, id, report.volumes.find((v) => v.name === name)!, report, handles, partOpts);
+      const r = await archiveVolume(docker, dests, id, report.volumes.find((v) => v.name === name)!, report, handles, partOpts);
       parts.push(...r.parts);
       return { ...r.record, quiesced };
     });
@@ -182,7 +193,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     // 4. SHA256SUMS, then the manifest: the commit
     abort.signal.throwIfAborted();
     const sums = parts.map((p) => `${p.stored.sha256}  ${p.key}\n`).sort((a, b) => a.slice(66).localeCompare(b.slice(66))).join('');
-    await storage.put(`${id}/SHA256SUMS`, Readable.from([Buffer.from(sums)]));
+    await putSmall(dests, `${id}/SHA256SUMS`, sums);
     const finishedAt = new Date();
     manifest = signManifest({
       format: FORMAT, id, tool: { name: pkg.name, version: pkg.version }, host: hostname(), prefix: config.volumePrefix, mode,
@@ -194,8 +205,9 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       warnings: databases.flatMap((d) => d.warnings),
     }, settings.signingKey);
     abort.signal.throwIfAborted();
-    await storage.put(`${id}/manifest.json`, Readable.from([Buffer.from(serializeManifest(manifest))]));
-    log.info({ id, parts: parts.length, durationMs: manifest.durationMs, downtimeMs: manifest.downtime.ms }, 'backup committed');
+    await putSmall(dests, `${id}/manifest.json`, serializeManifest(manifest));
+    for (const d of dests.all.filter((x) => dests.errorOf(x))) await d.deletePrefix(id).catch(() => {}); // orphans also go at the next backup
+    log.info({ id, parts: parts.length, durationMs: manifest.durationMs, downtimeMs: manifest.downtime.ms, copies: dests.status(true) }, 'backup committed');
   } catch (err) {
     errors.push(abort.signal.aborted ? abort.signal.reason : err);
     manifest = null;
@@ -203,7 +215,9 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     const failures = await quiescer.restartAll();
     errors.push(...failures.map((f) => new DrError(f)));
     if (!manifest) {
-      await storage.deletePrefix(id).catch((e: unknown) => errors.push(new DrError(`could not remove the incomplete backup ${id}: ${errorMessage(e)}`)));
+      for (const d of dests.all) {
+        await d.deletePrefix(id).catch((e: unknown) => log.warn({ destination: d.location, err: errorMessage(e) }, `could not remove the incomplete backup ${id}; the next backup removes it`));
+      }
       await removeStaleHelpers(docker).catch(() => {});
     }
     await lock.release();
@@ -217,7 +231,13 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       first instanceof DrError && first.exitCode !== ExitCode.failed ? first.exitCode : ExitCode.failed,
       first instanceof DrError ? first.hint : undefined);
   }
-  return { manifest, plan: plan!, warnings: manifest!.warnings };
+  return { manifest, plan: plan!, warnings: manifest!.warnings, copies: dests.status(true) };
+}
+
+/** A small object (SHA256SUMS, manifest) to every live destination; a failure drops that destination. */
+async function putSmall(dests: DestSet, key: string, text: string): Promise<void> {
+  await Promise.all(dests.live().map((d) => d.put(key, Readable.from([Buffer.from(text)])).catch((err: unknown) => dests.fail(d, err))));
+  if (!dests.live().length) throw new DrError(`every destination failed while writing ${key}`);
 }
 
 function volumeRecordBase(v: VolumeInfo): Omit<VolumeRecord, 'part' | 'index' | 'coveredBy' | 'quiesced'> {
@@ -225,7 +245,7 @@ function volumeRecordBase(v: VolumeInfo): Omit<VolumeRecord, 'part' | 'index' | 
 }
 
 /** One volume: its tar part and, built from the same stream, its per-file index part. */
-async function archiveVolume(docker: Docker, storage: Storage, id: string, v: VolumeInfo, report: Discovery, handles: DiscoveryHandles, opts: PartOptions): Promise<{ record: Omit<VolumeRecord, 'quiesced'>; parts: PartRecord[] }> {
+async function archiveVolume(docker: Docker, storage: DestSet, id: string, v: VolumeInfo, report: Discovery, handles: DiscoveryHandles, opts: PartOptions): Promise<{ record: Omit<VolumeRecord, 'quiesced'>; parts: PartRecord[] }> {
   const owner = v.mountedBy[0]?.container ?? report.containers[0]?.name;
   const image = report.containers.find((c) => c.name === owner)?.imageId;
   if (!image || !handles.containers.has(owner!)) throw new DrError(`volume ${v.name}: no container of the stack to borrow an image from for the helper`);

@@ -6,8 +6,8 @@ import { errorMessage, DrError } from './errors.ts';
 
 export interface BackupSummary {
   id: string;
-  destination: string;
-  location: string;
+  /** the destinations holding a committed copy */
+  copies: { kind: string; location: string }[];
   mode: string;
   startedAt: string;
   finishedAt: string;
@@ -49,7 +49,7 @@ export async function readManifest(storage: Storage, id: string): Promise<Manife
 
 export function summarize(m: Manifest, storage: Storage): BackupSummary {
   return {
-    id: m.id, destination: storage.kind, location: storage.location, mode: m.mode,
+    id: m.id, copies: [{ kind: storage.kind, location: storage.location }], mode: m.mode,
     startedAt: m.startedAt, finishedAt: m.finishedAt,
     sizeBytes: m.parts.reduce((n, p) => n + p.stored.size, 0), parts: m.parts.length,
     durationMs: m.durationMs, downtimeMs: m.downtime.ms, volumes: m.volumes.length, databases: m.databases.length,
@@ -67,6 +67,35 @@ export async function listBackups(storage: Storage): Promise<{ backups: BackupSu
   }
   backups.sort((a, b) => b.id.localeCompare(a.id));
   return { backups, problems };
+}
+
+/** Committed backups on all `storages`, merged by id (copies listed per destination), newest first. */
+export async function listAll(storages: Storage[]): Promise<{ backups: BackupSummary[]; problems: string[] }> {
+  const byId = new Map<string, BackupSummary>();
+  const problems: string[] = [];
+  for (const s of storages) {
+    let r: { backups: BackupSummary[]; problems: string[] };
+    try { r = await listBackups(s); } catch (err) { problems.push(`${s.kind} ${s.location}: ${errorMessage(err)}`); continue; }
+    problems.push(...r.problems);
+    for (const b of r.backups) {
+      const have = byId.get(b.id);
+      if (have) have.copies.push(...b.copies); else byId.set(b.id, b);
+    }
+  }
+  return { backups: [...byId.values()].sort((a, b) => b.id.localeCompare(a.id)), problems };
+}
+
+/** The destination to read backup `id` (or the newest, when id is undefined) from: the first that has it committed. */
+export async function locateBackup(storages: Storage[], id: string | undefined): Promise<{ id: string; storage: Storage }> {
+  const { backups, problems } = await listAll(storages);
+  const where = storages.map((s) => `${s.kind} ${s.location}`).join(', ');
+  const b = id ? backups.find((x) => x.id === id) : backups[0];
+  if (!b) {
+    throw new DrError(id ? `backup ${id} has no committed copy on ${where}` : `no committed backup on ${where}`, undefined,
+      (problems.length ? `(${problems.join('; ')}) ` : '') + 'dr list shows the backups; check DR_LOCAL_DIR / DR_S3_* or --from');
+  }
+  const first = b.copies[0]!;
+  return { id: b.id, storage: storages.find((s) => s.kind === first.kind && s.location === first.location)! };
 }
 
 /** Removes uncommitted backups (no manifest) whose newest object is older than the grace period. */

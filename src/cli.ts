@@ -61,6 +61,7 @@ export async function main(argv = process.argv): Promise<void> {
     .command('restore [id]')
     .description('restore the whole stack (or --volume / --db) from a backup into fresh volumes, verified, and start it')
     .option('--latest', 'the newest committed backup')
+    .option('--from <destination>', 'read from local or s3 (default: the first with a committed copy, local first)')
     .option('--volume <name>', 'restore only this volume (repeatable)', collect)
     .option('--db <name>', 'restore only this database container or database (repeatable)', collect)
     .option('--suffix <suffix>', 'restore side by side into NAME+SUFFIX, stopping nothing')
@@ -71,9 +72,10 @@ export async function main(argv = process.argv): Promise<void> {
 
   program
     .command('list')
-    .description('committed backups, newest first')
+    .description('committed backups on every destination, newest first')
+    .option('--from <destination>', 'only local or only s3')
     .option('--json', 'machine-readable output')
-    .action(action((ctx, opts: { json?: boolean }) => listCommand(ctx, opts)));
+    .action(action((ctx, opts: { json?: boolean; from?: string }) => listCommand(ctx, opts)));
 
   program
     .command('keygen')

@@ -64,6 +64,28 @@ export const SCHEMA: readonly VarSpec[] = [
     help: 'Trusted manifest signer (default: the key recorded in DR_AGE_IDENTITY_FILE by dr keygen).' },
   { name: 'DR_HEALTH_TIMEOUT', kind: 'int', default: '300', min: 10, max: 3600,
     help: 'Seconds dr restore waits for the restarted stack to become healthy.' },
+  { name: 'DR_S3_BUCKET', kind: 'string', pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, patternHelp: 'an S3 bucket name (3–63 lowercase letters, digits, "." or "-")',
+    help: 'S3 bucket: setting it adds the S3 destination (next to the local one).' },
+  { name: 'DR_S3_ENDPOINT', kind: 'string', pattern: /^https?:\/\/[^\s/]+(\/.*)?$/, patternHelp: 'a URL like https://s3.example.com or http://127.0.0.1:9000',
+    help: 'S3 endpoint URL (empty: AWS).' },
+  { name: 'DR_S3_REGION', kind: 'string', default: 'us-east-1', help: 'S3 region.' },
+  { name: 'DR_S3_PREFIX', kind: 'string', default: '', pattern: /^[A-Za-z0-9!_.*'()\/-]*$/, patternHelp: 'safe S3 key characters', help: 'Key prefix (folder) of the backups in the bucket.' },
+  { name: 'DR_S3_ACCESS_KEY_ID', kind: 'string', secret: true, help: 'S3 access key id (default: the AWS credential chain).' },
+  { name: 'DR_S3_SECRET_ACCESS_KEY', kind: 'string', secret: true, help: 'S3 secret access key.' },
+  { name: 'DR_S3_FORCE_PATH_STYLE', kind: 'bool', default: 'false', help: 'Path-style addressing (MinIO and most self-hosted S3 need true).' },
+  { name: 'DR_S3_SSE', kind: 'enum', values: ['AES256', 'aws:kms'], help: 'Server-side encryption (optional; parts are age-encrypted anyway).' },
+  { name: 'DR_S3_STORAGE_CLASS', kind: 'string', pattern: /^[A-Z_]+$/, patternHelp: 'an S3 storage class like STANDARD_IA', help: 'Storage class of the objects (optional).' },
+  { name: 'DR_S3_PART_SIZE_MB', kind: 'int', default: '8', min: 5, max: 512, help: 'Multipart upload part size in MiB (memory per upload: about twice this).' },
+  { name: 'DR_S3_MAX_ATTEMPTS', kind: 'int', default: '5', min: 1, max: 20, help: 'Attempts per S3 request (backoff with jitter between them).' },
+  { name: 'DR_PRUNE_AFTER_BACKUP', kind: 'bool', default: 'false', help: 'Apply the retention policy after each successful backup.' },
+  { name: 'DR_KEEP_LAST', kind: 'string', help: 'Retention: keep the N newest backups (see README, Retention).' },
+  { name: 'DR_KEEP_HOURLY', kind: 'string', help: 'Retention: newest backup of each of the last N hours.' },
+  { name: 'DR_KEEP_DAILY', kind: 'string', help: 'Retention: newest backup of each of the last N days.' },
+  { name: 'DR_KEEP_WEEKLY', kind: 'string', help: 'Retention: newest backup of each of the last N ISO weeks.' },
+  { name: 'DR_KEEP_MONTHLY', kind: 'string', help: 'Retention: newest backup of each of the last N months.' },
+  { name: 'DR_KEEP_YEARLY', kind: 'string', help: 'Retention: newest backup of each of the last N years.' },
+  { name: 'DR_KEEP_WITHIN', kind: 'string', help: 'Retention: keep everything newer than this duration before the newest backup (e.g. 7d, 1m, 1y2m).' },
+  { name: 'TZ', kind: 'string', help: 'Time zone of the retention calendar (and of the schedule).' },
   { name: 'DR_COMPRESSION', kind: 'enum', default: 'zstd', values: ['zstd', 'gzip', 'none'], help: 'Compression of the parts.' },
   { name: 'DR_ZSTD_LEVEL', kind: 'int', default: '3', min: 1, max: 19, help: 'zstd level.' },
   { name: 'DR_MODE', kind: 'enum', default: 'hot', values: ['hot', 'cold'],
@@ -88,6 +110,10 @@ export interface Config {
   identityFile: string | undefined;
   signingPublicKey: string | undefined;
   healthTimeoutSec: number;
+  s3: import('./storage/s3.ts').S3Settings | undefined;
+  pruneAfterBackup: boolean;
+  /** the raw DR_KEEP_* values and TZ, validated by the retention module */
+  retentionEnv: Record<string, string | undefined>;
   compression: 'zstd' | 'gzip' | 'none';
   zstdLevel: number;
   mode: 'hot' | 'cold';
@@ -223,6 +249,9 @@ export function readConfig(env: Env): Config {
     const m = /^tcp:\/\/([^/:]+):(\d+)/.exec(host)!;
     docker = { host: m[1]!, port: Number(m[2]) };
   }
+  const s3Vars = ['DR_S3_ENDPOINT', 'DR_S3_PREFIX', 'DR_S3_ACCESS_KEY_ID', 'DR_S3_SECRET_ACCESS_KEY'].filter((n) => env[n]?.trim() || env[`${n}_FILE`]);
+  if (!v.get('DR_S3_BUCKET') && s3Vars.length) problems.push(`DR_S3_BUCKET is not set although ${s3Vars.join(', ')} ${s3Vars.length > 1 ? 'are' : 'is'}: set the bucket to enable the S3 destination`);
+  if (!!v.get('DR_S3_ACCESS_KEY_ID') !== !!v.get('DR_S3_SECRET_ACCESS_KEY')) problems.push('DR_S3_ACCESS_KEY_ID and DR_S3_SECRET_ACCESS_KEY must be set together (or neither, for the AWS credential chain)');
   if (problems.length) throw new ConfigError(problems);
   return {
     volumePrefix: prefix,
@@ -239,6 +268,22 @@ export function readConfig(env: Env): Config {
     identityFile: v.get('DR_AGE_IDENTITY_FILE') as string | undefined,
     signingPublicKey: v.get('DR_SIGNING_PUBLIC_KEY') as string | undefined,
     healthTimeoutSec: v.get('DR_HEALTH_TIMEOUT') as number,
+    s3: v.get('DR_S3_BUCKET') ? {
+      bucket: v.get('DR_S3_BUCKET') as string,
+      ...(v.get('DR_S3_ENDPOINT') ? { endpoint: v.get('DR_S3_ENDPOINT') as string } : {}),
+      region: v.get('DR_S3_REGION') as string,
+      prefix: (v.get('DR_S3_PREFIX') as string | undefined) ?? '',
+      ...(v.get('DR_S3_ACCESS_KEY_ID') ? { accessKeyId: v.get('DR_S3_ACCESS_KEY_ID') as string } : {}),
+      ...(v.get('DR_S3_SECRET_ACCESS_KEY') ? { secretAccessKey: v.get('DR_S3_SECRET_ACCESS_KEY') as string } : {}),
+      forcePathStyle: v.get('DR_S3_FORCE_PATH_STYLE') as boolean,
+      ...(v.get('DR_S3_SSE') ? { sse: v.get('DR_S3_SSE') as string } : {}),
+      ...(v.get('DR_S3_STORAGE_CLASS') ? { storageClass: v.get('DR_S3_STORAGE_CLASS') as string } : {}),
+      partSizeMB: v.get('DR_S3_PART_SIZE_MB') as number,
+      maxAttempts: v.get('DR_S3_MAX_ATTEMPTS') as number,
+    } : undefined,
+    pruneAfterBackup: v.get('DR_PRUNE_AFTER_BACKUP') as boolean,
+    retentionEnv: Object.fromEntries(['DR_KEEP_LAST', 'DR_KEEP_HOURLY', 'DR_KEEP_DAILY', 'DR_KEEP_WEEKLY', 'DR_KEEP_MONTHLY', 'DR_KEEP_YEARLY', 'DR_KEEP_WITHIN', 'TZ']
+      .map((n) => [n, v.get(n) as string | undefined])),
     compression: v.get('DR_COMPRESSION') as Config['compression'],
     zstdLevel: v.get('DR_ZSTD_LEVEL') as number,
     mode: v.get('DR_MODE') as Config['mode'],

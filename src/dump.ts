@@ -20,7 +20,7 @@ import { createMysqlDumpStats, createPgDumpStats } from './dumpstats.ts';
 import { storePart, EXT, type PartOptions } from './pipeline.ts';
 import type { DatabaseRecord, PartRecord } from './manifest.ts';
 import type { DatabaseInfo } from './discover.ts';
-import type { Storage } from './storage/types.ts';
+import type { DestSet } from './storage/destset.ts';
 import type { Logger } from './log.ts';
 import { DrError, errorMessage } from './errors.ts';
 
@@ -28,7 +28,7 @@ export interface DumpJob {
   target: DbTarget;
   info: DatabaseInfo;
   imageId: string;
-  storage: Storage;
+  dests: DestSet;
   backupId: string;
   opts: PartOptions;
   log: Logger;
@@ -48,7 +48,7 @@ function partKey(job: DumpJob, name: string, ext: string): string {
 async function execPart(job: DumpJob, name: string, ext: string, cmd: string[], env: Record<string, string>, what: string, side?: import('node:stream').Writable): Promise<PartRecord> {
   const s = await execStream(job.target.container, { cmd, env });
   const source = checkedStdout(s, job.target.name, what);
-  return storePart(job.storage, job.backupId, partKey(job, name, ext), 'dump', `${job.target.name}/${name}`, source, job.opts, side);
+  return storePart(job.dests, job.backupId, partKey(job, name, ext), 'dump', `${job.target.name}/${name}`, source, job.opts, side);
 }
 
 function baseRecord(job: DumpJob): DatabaseRecord {
@@ -156,7 +156,7 @@ async function dumpRedis(job: DumpJob): Promise<DumpResult> {
   rec.keys = {};
   for (const m of info.matchAll(/^(db\d+):keys=(\d+)/gm)) rec.keys[m[1]!] = Number(m[2]);
   const source = await containerFile(t.container, `${dir.replace(/\/$/, '')}/${file}`, t.name);
-  const part = await storePart(job.storage, job.backupId, partKey(job, 'dump', '.rdb'), 'dump', `${t.name}/dump.rdb`, source, job.opts);
+  const part = await storePart(job.dests, job.backupId, partKey(job, 'dump', '.rdb'), 'dump', `${t.name}/dump.rdb`, source, job.opts);
   rec.extraParts.push({ name: 'rdb', part: part.key });
   return { record: rec, parts: [part] };
 }

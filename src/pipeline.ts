@@ -3,13 +3,15 @@
  * SHA-256 + size] → destination. Streams all the way: memory stays constant whatever the part's size.
  */
 import { createHash } from 'node:crypto';
-import { PassThrough, Transform, type Readable, type Writable, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
 import { constants as zc, createGzip, createZstdCompress, createGunzip, createZstdDecompress } from 'node:zlib';
 import { createEncryptStream } from './age.ts';
 import type { Compression, PartKind, PartRecord } from './manifest.ts';
-import type { Storage } from './storage/types.ts';
+import type { DestSet } from './storage/destset.ts';
+import { drained } from './exec.ts';
+import { DrError } from './errors.ts';
 
 /** Counts and hashes what passes through; optionally copies it to `side` (awaiting its backpressure). */
 export class HashTap extends Transform {
@@ -61,24 +63,42 @@ export interface PartOptions {
   signal?: AbortSignal;
 }
 
-/** Streams `source` into `storage` under `prefix/key` and returns the part's record. */
+/** Streams `source` into every live destination under `prefix/key` (one read) and returns the part's record. */
 export async function storePart(
-  storage: Storage, prefix: string, key: string, kind: PartKind, sourceName: string,
+  dests: DestSet, prefix: string, key: string, kind: PartKind, sourceName: string,
   source: Readable, opts: PartOptions, side?: Writable,
 ): Promise<PartRecord> {
   const plain = new HashTap(side);
   const stored = new HashTap();
-  const body = new PassThrough({ highWaterMark: 1 << 20 });
-  const encode = pipeline(source, plain, compressor(opts.compression, opts.zstdLevel), createEncryptStream(opts.recipients), stored, body,
-    ...(opts.signal ? [{ signal: opts.signal }] as const : []));
-  const put = storage.put(`${prefix}/${key}`, body);
+  const targets = dests.live().map((s) => {
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    const t = { s, body, dead: false, put: Promise.resolve() as Promise<unknown> };
+    t.put = s.put(`${prefix}/${key}`, body).catch((err: unknown) => { t.dead = true; body.destroy(); dests.fail(s, err); });
+    return t;
+  });
+  if (!targets.length) throw new DrError('every destination has failed');
+  const fan = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _e, cb) {
+      const waits = targets.filter((t) => !t.dead && !t.body.write(chunk)).map((t) => drained(t.body).catch(() => {}));
+      const done = () => (targets.every((t) => t.dead) ? cb(new DrError(`every destination failed while writing ${key}`)) : cb());
+      if (waits.length) Promise.all(waits).then(done); else done();
+    },
+    final(cb) {
+      for (const t of targets) if (!t.dead) t.body.end();
+      cb();
+    },
+  });
   try {
-    await Promise.all([encode, put]);
+    await pipeline(source, plain, compressor(opts.compression, opts.zstdLevel), createEncryptStream(opts.recipients), stored, fan,
+      ...(opts.signal ? [{ signal: opts.signal }] as const : []));
+    await Promise.all(targets.map((t) => t.put));
   } catch (err) {
     source.destroy();
-    body.destroy();
-    await Promise.allSettled([encode, put]);
+    for (const t of targets) t.body.destroy();
+    await Promise.allSettled(targets.map((t) => t.put));
     throw err;
   }
+  if (targets.every((t) => t.dead)) throw new DrError(`every destination failed while writing ${key}: ${targets.map((t) => dests.errorOf(t.s)).join('; ')}`);
   return { key, kind, source: sourceName, compression: opts.compression, stored: stored.digest(), plain: plain.digest() };
 }

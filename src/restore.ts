@@ -16,9 +16,8 @@ import { ConfigError } from './config.ts';
 import { parseIdentities } from './age.ts';
 import { signingKeyFromIdentityFile } from './keys.ts';
 import { acquireLock } from './lock.ts';
-import { LocalStorage } from './storage/local.ts';
-import type { Storage } from './storage/types.ts';
-import { listBackups, readManifest } from './backups.ts';
+import { locateBackup, readManifest } from './backups.ts';
+import { selectDestinations } from './destinations.ts';
 import { checkSignature, FORMAT, type Manifest, type PartRecord, type VolumeRecord, type DatabaseRecord } from './manifest.ts';
 import { readPart, loadIndex, tarChecker, openPart, CheckError } from './check.ts';
 import { createHelper, volumeTar, removeStaleHelpers, type IndexEntry } from './archive.ts';
@@ -37,10 +36,12 @@ export interface RestoreOptions {
   suffix?: string;
   force?: boolean;
   dryRun?: boolean;
+  from?: string;
 }
 
 export interface RestorePlan {
   id: string;
+  from: string;
   volumes: { name: string; target: string; create: boolean; keepOldAs: string | null }[];
   databases: { container: string; engine: string; databases: string[]; volume: string; create: boolean; keepOldAs: string | null }[];
   stop: string[];
@@ -97,15 +98,11 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
   const { identities, trusted } = settings(ctx);
   const suffix = opts.suffix ?? '';
   if (suffix && !/^[A-Za-z0-9_.-]+$/.test(suffix)) throw new DrError(`--suffix ${JSON.stringify(suffix)}: use letters, digits, "_", "." or "-"`, ExitCode.usage);
-  const storage: Storage = new LocalStorage(config.localDir);
-  let id = opts.id;
-  if (opts.latest || !id) {
-    if (id) throw new DrError('give either a backup id or --latest', ExitCode.usage);
-    if (!opts.latest) throw new DrError('which backup? give its id (dr list shows them) or --latest', ExitCode.usage);
-    const { backups } = await listBackups(storage);
-    if (!backups[0]) throw new DrError(`no committed backup in ${storage.kind} ${storage.location}`, ExitCode.failed, 'check DR_LOCAL_DIR (dr list)');
-    id = backups[0].id;
-  }
+  if (opts.latest && opts.id) throw new DrError('give either a backup id or --latest', ExitCode.usage);
+  if (!opts.latest && !opts.id) throw new DrError('which backup? give its id (dr list shows them) or --latest', ExitCode.usage);
+  // the backup is read from the first destination holding a committed copy (local first), or from --from
+  const { id, storage } = await locateBackup(selectDestinations(config, opts.from, log), opts.latest ? undefined : opts.id);
+  log.info({ id, from: `${storage.kind} ${storage.location}` }, 'restoring');
   const docker = await ctx.docker();
   await mkdir(config.localDir, { recursive: true, mode: 0o700 });
   const lock = opts.dryRun ? null : await acquireLock(config.localDir, `dr restore ${id}`, config.lockStaleSec, log);
@@ -157,7 +154,7 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
     const { report } = await discover(docker, config, ctx.dockerEndpoint).catch(() => ({ report: null }));
     const stack: ContainerInfo[] = report?.containers ?? [];
     const anyImage = (prefer: string[]) => prefer.find(Boolean) ?? stack[0]?.imageId ?? m.databases[0]?.imageId;
-    const plan: RestorePlan = { id, volumes: [], databases: [], stop: [], start: [] };
+    const plan: RestorePlan = { id, from: `${storage.kind} ${storage.location}`, volumes: [], databases: [], stop: [], start: [] };
     const refuse: string[] = [];
     const target = async (name: string, image: string) => {
       const t = name + suffix;

@@ -136,3 +136,23 @@ export function dbFingerprint(): Record<string, string> {
 }
 
 export const APP_VOLUMES = ['v2_chatwoot_storage', 'v2_glpi_config', 'v2_glpi_files', 'v2_glpi_marketplace', 'v2_glpi_plugins'];
+
+/** s3rver in its own process on 127.0.0.1 (test/env/s3rver.ts), storing into `dir`. */
+export async function startS3(dir: string, port = 0): Promise<{ port: number; env: Record<string, string>; stop(): Promise<void>; kill(): void }> {
+  const child = spawn(process.execPath, [join(ROOT, 'test/env/s3rver.ts'), dir, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; const m = /listening (\d+)/.exec(out); if (m) resolve(Number(m[1])); });
+    child.on('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
+  });
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  return {
+    port: p,
+    env: {
+      DR_S3_ENDPOINT: `http://127.0.0.1:${p}`, DR_S3_BUCKET: 'dr-test-bucket', DR_S3_PREFIX: 'helpdesk', DR_S3_REGION: 'us-east-1',
+      DR_S3_ACCESS_KEY_ID: 'S3RVER', DR_S3_SECRET_ACCESS_KEY: 'S3RVER', DR_S3_FORCE_PATH_STYLE: 'true', DR_S3_MAX_ATTEMPTS: '3',
+    },
+    stop: async () => { child.kill('SIGTERM'); await exited; },
+    kill: () => { child.kill('SIGKILL'); },
+  };
+}

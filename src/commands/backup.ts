@@ -8,14 +8,16 @@ export async function backupCommand(ctx: Context, opts: { dryRun?: boolean; mode
   if (opts.mode && opts.mode !== 'hot' && opts.mode !== 'cold') throw new DrError(`--mode ${opts.mode}: use hot or cold`, ExitCode.usage);
   const r = await runBackup(ctx, { dryRun: opts.dryRun, mode: opts.mode as 'hot' | 'cold' | undefined });
   if (opts.json) {
-    process.stdout.write(JSON.stringify(opts.dryRun ? { plan: r.plan, warnings: r.warnings } : r.manifest, null, 2) + '\n');
+    process.stdout.write(JSON.stringify(opts.dryRun ? { plan: r.plan, warnings: r.warnings } : { ...r.manifest, copies: r.copies }, null, 2) + '\n');
   } else if (opts.dryRun) {
     process.stdout.write(renderPlan(r.plan) + '\n' + (r.warnings.length ? `Problems that would stop the backup:\n${r.warnings.map((w) => `  - ${w}`).join('\n')}\n` : '') + 'Dry run: nothing was touched.\n');
   } else {
     const m = r.manifest!;
     const size = m.parts.reduce((n, p) => n + p.stored.size, 0);
-    process.stdout.write(`backup ${m.id} committed: ${m.parts.length} parts, ${formatBytes(size)}, ${(m.durationMs / 1000).toFixed(1)} s, writers down ${(m.downtime.ms / 1000).toFixed(1)} s\n`
+    process.stdout.write(`backup ${m.id}: ${m.parts.length} parts, ${formatBytes(size)}, ${(m.durationMs / 1000).toFixed(1)} s, writers down ${(m.downtime.ms / 1000).toFixed(1)} s\n`
+      + r.copies.map((c) => `  ${c.committed ? 'committed' : 'NOT committed'} on ${c.kind} ${c.location}${c.error ? `: ${c.error}` : ''}\n`).join('')
       + m.warnings.map((w) => `warning: ${w}\n`).join(''));
   }
+  if (!opts.dryRun && r.copies.some((c) => !c.committed)) return ExitCode.partial;
   return opts.dryRun && r.warnings.length ? ExitCode.failed : ExitCode.ok;
 }

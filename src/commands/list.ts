@@ -1,7 +1,7 @@
 /** `dr list [--json]`: committed backups, newest first. */
 import type { Context } from '../context.ts';
-import { LocalStorage } from '../storage/local.ts';
-import { listBackups } from '../backups.ts';
+import { selectDestinations } from '../destinations.ts';
+import { listAll } from '../backups.ts';
 import { table, formatBytes } from '../table.ts';
 import { ExitCode } from '../errors.ts';
 
@@ -13,17 +13,17 @@ export function formatAge(ms: number): string {
   return `${Math.round(s / 86400)}d`;
 }
 
-export async function listCommand(ctx: Context, opts: { json?: boolean }): Promise<number> {
-  const storage = new LocalStorage(ctx.config.localDir);
-  const { backups, problems } = await listBackups(storage);
+export async function listCommand(ctx: Context, opts: { json?: boolean; from?: string }): Promise<number> {
+  const storages = selectDestinations(ctx.config, opts.from, ctx.log);
+  const { backups, problems } = await listAll(storages);
   if (opts.json) {
     process.stdout.write(JSON.stringify({ backups, problems }, null, 2) + '\n');
   } else {
-    if (backups.length === 0) process.stdout.write(`no committed backups in ${storage.location}\n`);
+    if (backups.length === 0) process.stdout.write(`no committed backups in ${storages.map((s) => `${s.kind} ${s.location}`).join(', ')}\n`);
     else {
-      process.stdout.write(table(['ID', 'FINISHED', 'AGE', 'MODE', 'SIZE', 'PARTS', 'DURATION', 'DOWNTIME', 'DESTINATION'], backups.map((b) => [
+      process.stdout.write(table(['ID', 'FINISHED', 'AGE', 'MODE', 'SIZE', 'PARTS', 'DURATION', 'DOWNTIME', 'COPIES'], backups.map((b) => [
         b.id, b.finishedAt.replace(/\.\d+Z$/, 'Z'), formatAge(Date.now() - Date.parse(b.finishedAt)), b.mode, formatBytes(b.sizeBytes),
-        String(b.parts), `${(b.durationMs / 1000).toFixed(1)}s`, `${(b.downtimeMs / 1000).toFixed(1)}s`, `${b.destination}:${b.location}`,
+        String(b.parts), `${(b.durationMs / 1000).toFixed(1)}s`, `${(b.downtimeMs / 1000).toFixed(1)}s`, b.copies.map((c) => c.kind).join('+'),
       ]), '') + '\n');
     }
     for (const p of problems) process.stdout.write(`problem: ${p}\n`);

@@ -5,11 +5,11 @@ import { table } from '../table.ts';
 import { formatAge } from './list.ts';
 import { DrError, ExitCode } from '../errors.ts';
 
-export interface RestoreCliOptions { latest?: boolean; volume?: string[]; db?: string[]; suffix?: string; force?: boolean; dryRun?: boolean; json?: boolean }
+export interface RestoreCliOptions { from?: string; latest?: boolean; volume?: string[]; db?: string[]; suffix?: string; force?: boolean; dryRun?: boolean; json?: boolean }
 
 export function renderRestore(s: RestoreSummary, dryRun: boolean): string {
   const out: string[] = [];
-  out.push(`${dryRun ? 'Restore plan for' : 'Restored'} backup ${s.id} (age ${formatAge(s.rpoSeconds * 1000)})`);
+  out.push(`${dryRun ? 'Restore plan for' : 'Restored'} backup ${s.id} (age ${formatAge(s.rpoSeconds * 1000)}) from ${s.plan.from}`);
   if (s.plan.volumes.length) {
     out.push(table(['VOLUME', 'INTO', 'ACTION', dryRun ? '' : 'ENTRIES VERIFIED'], s.plan.volumes.map((v) => [
       v.name, v.target, v.create ? 'create' : v.keepOldAs ? `replace (old kept as ${v.keepOldAs})` : 'fill empty volume',
@@ -36,7 +36,7 @@ export function renderRestore(s: RestoreSummary, dryRun: boolean): string {
 export async function restoreCommand(ctx: Context, id: string | undefined, opts: RestoreCliOptions): Promise<number> {
   let s: RestoreSummary;
   try {
-    s = await runRestore(ctx, { id, latest: opts.latest, volumes: opts.volume, dbs: opts.db, suffix: opts.suffix, force: opts.force, dryRun: opts.dryRun });
+    s = await runRestore(ctx, { id, latest: opts.latest, volumes: opts.volume, dbs: opts.db, suffix: opts.suffix, force: opts.force, dryRun: opts.dryRun, from: opts.from });
   } catch (err) {
     const partial = (err as { summary?: RestoreSummary }).summary;
     if (partial && err instanceof DrError) {

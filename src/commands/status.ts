@@ -3,8 +3,8 @@ import type { Context } from '../context.ts';
 import { discover, type Discovery, type Problem } from '../discover.ts';
 import { destinationStatus, type DestinationStatus } from '../destinations.ts';
 import { table, formatBytes } from '../table.ts';
-import { LocalStorage } from '../storage/local.ts';
-import { listBackups, type BackupSummary } from '../backups.ts';
+import { destinations } from '../destinations.ts';
+import { listAll, type BackupSummary } from '../backups.ts';
 import { formatAge } from './list.ts';
 import { ExitCode } from '../errors.ts';
 
@@ -18,14 +18,15 @@ export interface StatusReport extends Discovery {
 export async function statusReport(ctx: Context): Promise<StatusReport> {
   const docker = await ctx.docker();
   const { report } = await discover(docker, ctx.config, ctx.dockerEndpoint);
-  const destinations = await destinationStatus(ctx.config);
+  const dests = await destinationStatus(ctx.config);
   const problems: Problem[] = [...report.problems];
-  for (const d of destinations) {
-    if (d.exists && !d.writable) problems.push({ subject: 'DR_LOCAL_DIR', message: `${d.location} is not writable`, hint: 'fix its permissions or point DR_LOCAL_DIR elsewhere' });
+  for (const d of dests) {
+    if (d.kind === 'local' && d.exists && !d.writable) problems.push({ subject: 'DR_LOCAL_DIR', message: `${d.location} is not writable`, hint: 'fix its permissions or point DR_LOCAL_DIR elsewhere' });
+    if (d.kind === 's3' && d.error) problems.push({ subject: 'DR_S3_BUCKET', message: `S3 destination ${d.location} is unreachable: ${d.error}`, hint: 'check DR_S3_ENDPOINT, the bucket and the credentials' });
   }
-  const { backups } = destinations[0]!.exists ? await listBackups(new LocalStorage(ctx.config.localDir)) : { backups: [] };
+  const { backups } = await listAll(destinations(ctx.config).filter((s, i) => (i === 0 ? dests[0]!.exists : !dests[i]!.error)));
   const lastBackups = backups.slice(0, 3).map((b) => ({ ...b, ageSeconds: Math.round((Date.now() - Date.parse(b.finishedAt)) / 1000) }));
-  return { ok: problems.length === 0, ...report, problems, destinations, lastBackups };
+  return { ok: problems.length === 0, ...report, problems, destinations: dests, lastBackups };
 }
 
 export function renderStatus(r: StatusReport): string {
@@ -56,11 +57,11 @@ export function renderStatus(r: StatusReport): string {
   out.push('', 'Destinations');
   out.push(table(['KIND', 'LOCATION', 'STATE'], r.destinations.map((d) => [
     d.kind, d.location,
-    !d.exists ? 'does not exist yet (created by the first backup)' : `${d.writable ? 'writable' : 'NOT WRITABLE'}, ${d.freeBytes === null ? '?' : formatBytes(d.freeBytes)} free`,
+    d.kind === 's3' ? (d.error ? `UNREACHABLE: ${d.error}` : 'reachable') : !d.exists ? 'does not exist yet (created by the first backup)' : `${d.writable ? 'writable' : 'NOT WRITABLE'}, ${d.freeBytes === null ? '?' : formatBytes(d.freeBytes)} free`,
   ])));
   out.push('', 'Last backups');
-  out.push(r.lastBackups.length === 0 ? '  (none yet)' : table(['ID', 'AGE', 'MODE', 'SIZE', 'PARTS'], r.lastBackups.map((b) => [
-    b.id, formatAge(b.ageSeconds * 1000), b.mode, formatBytes(b.sizeBytes), String(b.parts)])));
+  out.push(r.lastBackups.length === 0 ? '  (none yet)' : table(['ID', 'AGE', 'MODE', 'SIZE', 'PARTS', 'COPIES'], r.lastBackups.map((b) => [
+    b.id, formatAge(b.ageSeconds * 1000), b.mode, formatBytes(b.sizeBytes), String(b.parts), b.copies.map((c) => c.kind).join('+')])));
   out.push('');
   if (r.problems.length === 0) out.push('Problems: none');
   else {

@@ -1,0 +1,159 @@
+/**
+ * S3-compatible destination (AWS, MinIO, Backblaze, Yandex, Selectel…). Objects are written with a streaming
+ * multipart upload (@aws-sdk/lib-storage) of unknown length in constant memory (part size × queue size); an
+ * object is visible only once its upload completed. Checksums are computed only when required, which
+ * S3-compatible servers that do not speak the newer checksum headers need (s3rver corrupts streamed uploads
+ * otherwise). Each part upload is retried by the SDK.
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import {
+  S3Client, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, DeleteObjectsCommand,
+  ListMultipartUploadsCommand, AbortMultipartUploadCommand, type ServerSideEncryption, type StorageClass,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { checkKey, type ObjectInfo, type Storage } from './types.ts';
+import { DrError, errorMessage } from '../errors.ts';
+
+export interface S3Settings {
+  endpoint?: string;
+  region: string;
+  bucket: string;
+  prefix: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  forcePathStyle: boolean;
+  sse?: string;
+  storageClass?: string;
+  partSizeMB: number;
+  maxAttempts: number;
+}
+
+export class S3Storage implements Storage {
+  readonly kind = 's3';
+  readonly location: string;
+  private readonly s3: S3Client;
+  private readonly cfg: S3Settings;
+  private readonly prefix: string;
+
+  constructor(cfg: S3Settings) {
+    this.cfg = cfg;
+    this.prefix = cfg.prefix ? cfg.prefix.replace(/^\/+/, '').replace(/\/*$/, '/') : '';
+    this.location = `s3://${cfg.bucket}/${this.prefix}`;
+    this.s3 = new S3Client({
+      region: cfg.region,
+      ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
+      forcePathStyle: cfg.forcePathStyle,
+      ...(cfg.accessKeyId && cfg.secretAccessKey ? { credentials: { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey } } : {}),
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: cfg.maxAttempts,
+    });
+  }
+
+  private k(key: string): string {
+    return this.prefix + checkKey(key);
+  }
+
+  private fail(op: string, key: string, err: unknown): DrError {
+    return new DrError(`S3 ${this.location}: ${op} ${key} failed: ${errorMessage(err)}`, undefined,
+      'check DR_S3_ENDPOINT, the bucket and the credentials; the server must be reachable', { cause: err });
+  }
+
+  async put(key: string, body: Readable): Promise<{ size: number }> {
+    let size = 0;
+    const counted = new PassThrough({ highWaterMark: 1 << 20 });
+    body.on('data', (c: Buffer) => { size += c.length; });
+    body.on('error', (e) => counted.destroy(e));
+    body.pipe(counted);
+    const upload = new Upload({
+      client: this.s3,
+      params: {
+        Bucket: this.cfg.bucket, Key: this.k(key), Body: counted,
+        ...(this.cfg.sse ? { ServerSideEncryption: this.cfg.sse as ServerSideEncryption } : {}),
+        ...(this.cfg.storageClass ? { StorageClass: this.cfg.storageClass as StorageClass } : {}),
+      },
+      partSize: this.cfg.partSizeMB << 20,
+      queueSize: 2,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+      return { size };
+    } catch (err) {
+      body.destroy();
+      counted.destroy();
+      await upload.abort().catch(() => {});
+      throw this.fail('upload of', key, err);
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    try {
+      const r = await this.s3.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }));
+      return r.Body as Readable;
+    } catch (err) {
+      throw this.fail('download of', key, err);
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    try {
+      const r = await this.s3.send(new HeadObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }));
+      return { key, size: r.ContentLength ?? 0, modified: r.LastModified ?? new Date(0) };
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404 || (err as Error).name === 'NotFound' || (err as Error).name === 'NoSuchKey') return null;
+      throw this.fail('stat of', key, err);
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const r = await this.s3.send(new ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: this.prefix + prefix, ContinuationToken: token }));
+        for (const o of r.Contents ?? []) {
+          if (!o.Key) continue;
+          out.push({ key: o.Key.slice(this.prefix.length), size: o.Size ?? 0, modified: o.LastModified ?? new Date(0) });
+        }
+        token = r.IsTruncated ? r.NextContinuationToken : undefined;
+      } while (token);
+    } catch (err) {
+      throw this.fail('listing of', prefix || '/', err);
+    }
+    return out.sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    const keys = (await this.list(prefix.replace(/\/?$/, '/'))).map((o) => o.key);
+    for (let i = 0; i < keys.length; i += 1000) {
+      try {
+        await this.s3.send(new DeleteObjectsCommand({
+          Bucket: this.cfg.bucket, Delete: { Objects: keys.slice(i, i + 1000).map((k) => ({ Key: this.prefix + k })), Quiet: true },
+        }));
+      } catch (err) {
+        throw this.fail('deletion under', prefix, err);
+      }
+    }
+  }
+
+  /** Aborts multipart uploads under the prefix started more than `graceSec` ago (crashed uploads). */
+  async abortStaleUploads(graceSec: number): Promise<number> {
+    let n = 0;
+    try {
+      const r = await this.s3.send(new ListMultipartUploadsCommand({ Bucket: this.cfg.bucket, Prefix: this.prefix }));
+      for (const u of r.Uploads ?? []) {
+        if (u.Key && u.UploadId && u.Initiated && Date.now() - u.Initiated.getTime() > graceSec * 1000) {
+          await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.cfg.bucket, Key: u.Key, UploadId: u.UploadId }));
+          n++;
+        }
+      }
+    } catch (err) {
+      const name = (err as Error).name;
+      if (name === 'NotImplemented' || /not implemented/i.test(errorMessage(err))) return 0; // e.g. s3rver
+      throw this.fail('cleanup of multipart uploads in', this.prefix || '/', err);
+    }
+    return n;
+  }
+}
