@@ -355,7 +355,7 @@ function checkPolicy(p: RetentionPolicy): RetentionDuration | undefined {
  * oldest backup and the rule's count is not used up, the oldest backup is kept by that rule even if its bucket is
  * the same as the previous kept one's — so a young repository keeps its first backup ("keep 2 yearly" started in
  * March keeps the first backup of that year, not just the newest). When the oldest backup is kept only because of
- * this, the reason is prefixed "oldest " ("oldest daily 2023-03-06"), as restic (≥ 0.17, restic#5039) does; an
+ * this, the reason is prefixed "oldest " ("oldest daily 2023-03-06"), as restic does since restic#5039 (2024); an
  * oldest backup that opens a bucket of its own is kept by the ordinary rule and gets the ordinary reason. Either
  * way it costs one count, which no longer matters (it is the last backup).
  *
