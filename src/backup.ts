@@ -28,6 +28,7 @@ import { S3Storage } from './storage/s3.ts';
 import { destinations } from './destinations.ts';
 import { FORMAT, newBackupId, serializeManifest, signManifest, type DatabaseRecord, type Manifest, type PartRecord, type VolumeRecord } from './manifest.ts';
 import { cleanupIncomplete } from './backups.ts';
+import { pruneDestinations, retentionPolicy } from './prune.ts';
 import { DrError, ExitCode, errorMessage } from './errors.ts';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -55,6 +56,9 @@ interface Settings { recipients: string[]; signingKey: KeyObject; partOpts: Part
 function settingsFor(ctx: Context): Settings {
   const c = ctx.config;
   const problems: string[] = [];
+  if (c.pruneAfterBackup) {
+    try { retentionPolicy(c); } catch (err) { problems.push(...(err instanceof ConfigError ? err.problems : [errorMessage(err)])); }
+  }
   let recipients: string[] = [];
   if (!c.recipients) problems.push('DR_AGE_RECIPIENTS (or DR_AGE_RECIPIENTS_FILE) is required by dr backup: the age recipients (age1…) to encrypt to; create a key pair with dr keygen');
   else {
@@ -208,6 +212,11 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     await putSmall(dests, `${id}/manifest.json`, serializeManifest(manifest));
     for (const d of dests.all.filter((x) => dests.errorOf(x))) await d.deletePrefix(id).catch(() => {}); // orphans also go at the next backup
     log.info({ id, parts: parts.length, durationMs: manifest.durationMs, downtimeMs: manifest.downtime.ms, copies: dests.status(true) }, 'backup committed');
+    if (config.pruneAfterBackup) {
+      // under the lock this backup holds; a prune failure is logged, the backup stays committed
+      const { policy, timeZone } = retentionPolicy(config);
+      await pruneDestinations(dests.live(), policy, timeZone, false, log).catch((err: unknown) => log.error({ err: errorMessage(err) }, 'prune after backup failed'));
+    }
   } catch (err) {
     errors.push(abort.signal.aborted ? abort.signal.reason : err);
     manifest = null;

@@ -8,6 +8,7 @@ import { backupCommand } from './commands/backup.ts';
 import { listCommand } from './commands/list.ts';
 import { keygenCommand } from './commands/keygen.ts';
 import { restoreCommand, type RestoreCliOptions } from './commands/restore.ts';
+import { pruneCommand } from './commands/prune.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 function fail(err: unknown): never {
@@ -76,6 +77,14 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--from <destination>', 'only local or only s3')
     .option('--json', 'machine-readable output')
     .action(action((ctx, opts: { json?: boolean; from?: string }) => listCommand(ctx, opts)));
+
+  program
+    .command('prune')
+    .description('apply the retention policy (DR_KEEP_*) on every destination')
+    .option('--dry-run', 'show each backup with keep/remove and the rules that keep it; remove nothing')
+    .option('--from <destination>', 'only local or only s3')
+    .option('--json', 'machine-readable output')
+    .action(action((ctx, opts: { dryRun?: boolean; from?: string; json?: boolean }) => pruneCommand(ctx, opts)));
 
   program
     .command('keygen')

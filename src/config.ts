@@ -282,8 +282,8 @@ export function readConfig(env: Env): Config {
       maxAttempts: v.get('DR_S3_MAX_ATTEMPTS') as number,
     } : undefined,
     pruneAfterBackup: v.get('DR_PRUNE_AFTER_BACKUP') as boolean,
-    retentionEnv: Object.fromEntries(['DR_KEEP_LAST', 'DR_KEEP_HOURLY', 'DR_KEEP_DAILY', 'DR_KEEP_WEEKLY', 'DR_KEEP_MONTHLY', 'DR_KEEP_YEARLY', 'DR_KEEP_WITHIN', 'TZ']
-      .map((n) => [n, v.get(n) as string | undefined])),
+    // every DR_KEEP_* (so that a misspelt rule is reported by the retention module) and TZ
+    retentionEnv: Object.fromEntries(Object.keys(env).filter((n) => n.startsWith('DR_KEEP_') || n === 'TZ').map((n) => [n, env[n]])),
     compression: v.get('DR_COMPRESSION') as Config['compression'],
     zstdLevel: v.get('DR_ZSTD_LEVEL') as number,
     mode: v.get('DR_MODE') as Config['mode'],

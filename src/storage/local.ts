@@ -46,14 +46,8 @@ export class LocalStorage implements Storage {
     await mkdirDurable(dir);
     const tmp = join(dir, `.tmp-${randomBytes(6).toString('hex')}-${key.split('/').pop()}`);
     try {
-      const fh = await open(tmp, 'wx', 0o600);
-      const ws = createWriteStream('', { fd: fh.fd, autoClose: false, highWaterMark: 1 << 20 });
-      try {
-        await pipeline(body, ws);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      // flush: fsync before close
+      await pipeline(body, createWriteStream(tmp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20, flush: true }));
       await rename(tmp, target);
       await fsyncPath(dir);
       return { size: (await stat(target)).size };

@@ -126,7 +126,8 @@ export class S3Storage implements Storage {
   }
 
   async deletePrefix(prefix: string): Promise<void> {
-    const keys = (await this.list(prefix.replace(/\/?$/, '/'))).map((o) => o.key);
+    const base = prefix.replace(/\/$/, '');
+    const keys = (await this.list(base)).map((o) => o.key).filter((k) => k === base || k.startsWith(`${base}/`));
     for (let i = 0; i < keys.length; i += 1000) {
       try {
         await this.s3.send(new DeleteObjectsCommand({

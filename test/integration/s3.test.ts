@@ -98,3 +98,77 @@ test('S3 stopped mid-upload: retries, then a truthful per-destination status; no
   assert.match(next.stdout, /committed on s3/);
   assert.deepEqual((await s3Keys(s3.port)).filter((k) => k.startsWith(`${id}/`)), [], 'orphans removed');
 });
+
+test('dr prune removes exactly the expected backups on both destinations; --dry-run shows why', async () => {
+  const { readFileSync, writeFileSync, cpSync, readdirSync, statSync } = await import('node:fs');
+  const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+  const { signManifest, serializeManifest } = await import('../../src/manifest.ts');
+  const { loadSigningKey } = await import('../../src/keys.ts');
+  const e = { ...(await backupEnv('prune')), ...s3.env, DR_S3_PREFIX: 'prune-test' };
+  const first = await runDr(['backup'], e);
+  assert.equal(first.code, 0, first.stderr);
+  const realId = /backup (\S+):/.exec(first.stdout)![1]!;
+  // five older backups, fabricated from the real one (re-signed with the test's key), on both destinations
+  const times = ['2026-01-01T10:00:00Z', '2026-01-02T09:00:00Z', '2026-01-02T18:00:00Z', '2026-01-03T08:00:00Z', '2026-01-03T20:00:00Z'];
+  const ids = times.map((t, i) => `${t.replace(/[-:]/g, '').replace('Z', 'Z')}-00000${i}`);
+  const key = loadSigningKey(e.DR_SIGNING_KEY_FILE);
+  const c = client(s3.port);
+  for (const [i, id] of ids.entries()) {
+    const dir = join(e.DR_LOCAL_DIR, id);
+    cpSync(join(e.DR_LOCAL_DIR, realId), dir, { recursive: true });
+    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    Object.assign(m, { id, startedAt: times[i], finishedAt: times[i] });
+    writeFileSync(join(dir, 'manifest.json'), serializeManifest(signManifest(m, key)));
+    for (const f of readdirSync(dir, { recursive: true }).map(String)) {
+      const full = join(dir, f);
+      if (!statSync(full).isFile()) continue;
+      await c.send(new PutObjectCommand({ Bucket: 'dr-test-bucket', Key: `prune-test/${id}/${f}`, Body: readFileSync(full) }));
+    }
+  }
+  // an uncommitted backup (no manifest) is never counted
+  await c.send(new PutObjectCommand({ Bucket: 'dr-test-bucket', Key: 'prune-test/20260104T000000Z-00000f/volumes/x.tar.zst.age', Body: 'x' }));
+  const policy = { DR_KEEP_LAST: '1', DR_KEEP_DAILY: '2', TZ: 'UTC' };
+  // keep: the real backup (last 1, daily today) and 2026-01-03T20:00 (daily); remove the other four
+  const expectedRemoved = [ids[3]!, ids[2]!, ids[1]!, ids[0]!];
+  const dry = await runDr(['prune', '--dry-run', '--json'], { ...e, ...policy });
+  assert.equal(dry.code, 0, dry.stderr);
+  const plan = JSON.parse(dry.stdout);
+  assert.equal(plan.destinations.length, 2);
+  for (const d of plan.destinations) {
+    assert.equal(d.error, null);
+    assert.deepEqual(d.decisions.filter((x: { keep: boolean }) => !x.keep).map((x: { id: string }) => x.id), expectedRemoved, d.kind);
+    const keptBy = Object.fromEntries(d.decisions.filter((x: { keep: boolean }) => x.keep).map((x: { id: string; reasons: string[] }) => [x.id, x.reasons]));
+    assert.deepEqual(Object.keys(keptBy).sort(), [ids[4]!, realId].sort());
+    assert.ok(keptBy[realId].some((r: string) => r.startsWith('last')) && keptBy[realId].some((r: string) => r.startsWith('daily')));
+    assert.ok(keptBy[ids[4]!].some((r: string) => r.startsWith('daily')));
+    assert.deepEqual(d.removed, [], 'dry run removes nothing');
+  }
+  const text = await runDr(['prune', '--dry-run'], { ...e, ...policy });
+  assert.match(text.stdout, new RegExp(`${ids[0]}\\s+\\S+\\s+would remove`));
+  assert.ok(existsSync(join(e.DR_LOCAL_DIR, ids[0]!, 'manifest.json')));
+
+  const real = await runDr(['prune'], { ...e, ...policy });
+  assert.equal(real.code, 0, real.stderr);
+  const after = JSON.parse((await runDr(['list', '--json'], e)).stdout).backups;
+  assert.deepEqual(after.map((b: { id: string; copies: { kind: string }[] }) => [b.id, b.copies.map((x) => x.kind).join('+')]),
+    [[realId, 'local+s3'], [ids[4]!, 'local+s3']]);
+  const keys = (await c.send(new ListObjectsV2Command({ Bucket: 'dr-test-bucket', Prefix: 'prune-test/' }))).Contents!.map((x) => x.Key!);
+  for (const id of expectedRemoved) {
+    assert.ok(!existsSync(join(e.DR_LOCAL_DIR, id)), `${id} removed locally`);
+    assert.ok(!keys.some((k) => k.includes(id)), `${id} removed from S3`);
+  }
+  assert.ok(keys.some((k) => k.includes('20260104T000000Z-00000f')), 'an uncommitted backup is not touched by prune');
+  // an empty policy removes nothing
+  const none = await runDr(['prune'], e);
+  assert.equal(none.code, 0);
+  assert.match(none.stdout, /none set \(DR_KEEP_\*\): nothing is removed/);
+  // DR_PRUNE_AFTER_BACKUP: the next backup applies the policy itself
+  const auto = await runDr(['backup'], { ...e, DR_PRUNE_AFTER_BACKUP: 'true', DR_KEEP_LAST: '1' });
+  assert.equal(auto.code, 0, auto.stderr);
+  const newest = /backup (\S+):/.exec(auto.stdout)![1]!;
+  assert.deepEqual(JSON.parse((await runDr(['list', '--json'], e)).stdout).backups.map((b: { id: string }) => b.id), [newest]);
+  // a misspelt rule is refused
+  const typo = await runDr(['prune'], { ...e, DR_KEEP_DAYLY: '3' });
+  assert.equal(typo.code, 2);
+  assert.match(typo.stderr, /DR_KEEP_DAYLY/);
+});

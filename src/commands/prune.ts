@@ -1,0 +1,39 @@
+/** `dr prune [--dry-run] [--from local|s3] [--json]`: apply the retention policy on every destination. */
+import { mkdir } from 'node:fs/promises';
+import type { Context } from '../context.ts';
+import { selectDestinations } from '../destinations.ts';
+import { acquireLock } from '../lock.ts';
+import { pruneDestinations, retentionPolicy, type PruneResult } from '../prune.ts';
+import { describePolicy, isEmptyPolicy } from '../retention.ts';
+import { table } from '../table.ts';
+import { ExitCode } from '../errors.ts';
+
+export function renderPrune(results: PruneResult[], policyText: string, dryRun: boolean): string {
+  const out = [`Retention policy: ${policyText}${dryRun ? ' (dry run: nothing removed)' : ''}`];
+  for (const r of results) {
+    out.push('', `${r.kind} ${r.location}${r.error ? `: FAILED: ${r.error}` : ''}`);
+    if (r.decisions.length) {
+      out.push(table(['ID', 'TIME', 'ACTION', 'KEPT BY'], r.decisions.map((d) => [
+        d.id, d.time.replace(/\.\d+Z$/, 'Z'), d.keep ? 'keep' : dryRun ? 'would remove' : r.removed.includes(d.id) ? 'removed' : 'remove FAILED', d.reasons.join(', ') || '-',
+      ])));
+    } else if (!r.error) out.push('  (no committed backups)');
+  }
+  return out.join('\n');
+}
+
+export async function pruneCommand(ctx: Context, opts: { dryRun?: boolean; from?: string; json?: boolean }): Promise<number> {
+  const { policy, timeZone } = retentionPolicy(ctx.config);
+  const storages = selectDestinations(ctx.config, opts.from, ctx.log);
+  await mkdir(ctx.config.localDir, { recursive: true, mode: 0o700 });
+  const lock = opts.dryRun ? null : await acquireLock(ctx.config.localDir, 'dr prune', ctx.config.lockStaleSec, ctx.log);
+  let results: PruneResult[];
+  try {
+    results = await pruneDestinations(storages, policy, timeZone, !!opts.dryRun, ctx.log);
+  } finally {
+    await lock?.release();
+  }
+  const text = isEmptyPolicy(policy) ? 'none set (DR_KEEP_*): nothing is removed' : `${describePolicy(policy)} (calendar: ${timeZone})`;
+  process.stdout.write((opts.json ? JSON.stringify({ policy, timeZone, dryRun: !!opts.dryRun, destinations: results }, null, 2) : renderPrune(results, text, !!opts.dryRun)) + '\n');
+  const failed = results.filter((r) => r.error).length;
+  return failed === 0 ? ExitCode.ok : failed === results.length ? ExitCode.failed : ExitCode.partial;
+}

@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { LocalStorage } from '../../src/storage/local.ts';
+import { RetryingStorage } from '../../src/storage/retry.ts';
+import { FaultyStorage } from '../../src/storage/faulty.ts';
+import { DestSet } from '../../src/storage/destset.ts';
+import { storePart } from '../../src/pipeline.ts';
+import { generateIdentity } from '../../src/age.ts';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'dr-storage-'));
+async function text(r: Readable): Promise<string> { let s = ''; for await (const c of r) s += c; return s; }
+
+test('local storage: atomic put (no temp file left), get, stat, list, deletePrefix; keys cannot escape', async () => {
+  const dir = tmp();
+  const s = new LocalStorage(dir);
+  await s.put('a/b/c.txt', Readable.from([Buffer.from('hello')]));
+  assert.equal(await text(await s.get('a/b/c.txt')), 'hello');
+  assert.equal((await s.stat('a/b/c.txt'))?.size, 5);
+  assert.equal(await s.stat('a/none'), null);
+  assert.deepEqual((await s.list('')).map((o) => o.key), ['a/b/c.txt']);
+  // a failing body leaves nothing behind
+  const bad = new Readable({ read() { this.destroy(new Error('source died')); } });
+  await assert.rejects(s.put('a/b/d.txt', bad), /source died/);
+  assert.deepEqual(readdirSync(join(dir, 'a/b')), ['c.txt']);
+  await s.deletePrefix('a');
+  assert.deepEqual(await s.list(''), []);
+  await assert.rejects(s.put('../escape', Readable.from(['x'])), /invalid object key/);
+});
+
+test('the retry wrapper retries idempotent operations with backoff, then gives up with the last error', async () => {
+  const faulty = new FaultyStorage(new LocalStorage(tmp()), { failNext: { list: 2, stat: 5 } });
+  const delays: number[] = [];
+  const r = new RetryingStorage(faulty, { attempts: 4, baseMs: 100, maxMs: 1000, sleep: async (ms) => { delays.push(ms); } });
+  assert.deepEqual(await r.list(''), []);
+  assert.equal(faulty.calls.list, 3);
+  assert.equal(delays.length, 2);
+  assert.ok(delays[0]! <= 100 && delays[1]! <= 200, 'exponential backoff with jitter');
+  await assert.rejects(r.stat('x'), /injected fault: stat failed/);
+  assert.equal(faulty.calls.stat, 4);
+});
+
+test('fault injection: a bit flip and a reset on read', async () => {
+  const inner = new LocalStorage(tmp());
+  await inner.put('k', Readable.from([Buffer.from('abcdef')]));
+  assert.equal(await text(await new FaultyStorage(inner, { flipBitAt: 2 }).get('k')), 'abbdef');
+  await assert.rejects(text(await new FaultyStorage(inner, { resetAfterBytes: 3 }).get('k')), /connection reset/);
+});
+
+test('one read fans out to every destination; a failing destination is dropped and reported, the others commit', async () => {
+  const good = new LocalStorage(tmp());
+  const bad = new FaultyStorage(new LocalStorage(tmp()), { failNext: { put: 1 } });
+  const dests = new DestSet([good, bad]);
+  const { recipient } = generateIdentity();
+  let reads = 0;
+  const source = Readable.from((function* () { for (let i = 0; i < 50; i++) { reads++; yield Buffer.alloc(64 * 1024, i); } })());
+  const part = await storePart(dests, 'id', 'volumes/x.tar.zst.age', 'volume', 'x', source, { compression: 'zstd', zstdLevel: 3, recipients: [recipient] });
+  assert.equal(reads, 50, 'the source was read once');
+  assert.equal(part.plain.size, 50 * 64 * 1024);
+  assert.equal((await good.stat('id/volumes/x.tar.zst.age'))?.size, part.stored.size);
+  assert.deepEqual(dests.live(), [good]);
+  const st = dests.status(true);
+  assert.equal(st[0]!.committed, true);
+  assert.equal(st[1]!.committed, false);
+  assert.match(st[1]!.error!, /injected fault: put failed/);
+  await pipeline(await good.get('id/volumes/x.tar.zst.age'), new Writable({ write(_c, _e, cb) { cb(); } }));
+});
