@@ -9,6 +9,7 @@ import { listCommand } from './commands/list.ts';
 import { keygenCommand } from './commands/keygen.ts';
 import { restoreCommand, type RestoreCliOptions } from './commands/restore.ts';
 import { pruneCommand } from './commands/prune.ts';
+import { runDaemon } from './daemon.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 function fail(err: unknown): never {
@@ -85,6 +86,11 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--from <destination>', 'only local or only s3')
     .option('--json', 'machine-readable output')
     .action(action((ctx, opts: { dryRun?: boolean; from?: string; json?: boolean }) => pruneCommand(ctx, opts)));
+
+  program
+    .command('daemon')
+    .description('sidecar mode: scheduled backups (DR_SCHEDULE), lock, /metrics and /healthz, notifications')
+    .action(action((ctx) => runDaemon(ctx)));
 
   program
     .command('keygen')

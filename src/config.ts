@@ -86,6 +86,17 @@ export const SCHEMA: readonly VarSpec[] = [
   { name: 'DR_KEEP_YEARLY', kind: 'string', help: 'Retention: newest backup of each of the last N years.' },
   { name: 'DR_KEEP_WITHIN', kind: 'string', help: 'Retention: keep everything newer than this duration before the newest backup (e.g. 7d, 1m, 1y2m).' },
   { name: 'TZ', kind: 'string', help: 'Time zone of the retention calendar (and of the schedule).' },
+  { name: 'DR_SCHEDULE', kind: 'string', default: '0 2 * * *', help: 'dr daemon: cron schedule of the backups (5 fields, or 6 with seconds), in TZ.' },
+  { name: 'DR_SCHEDULE_JITTER_SECONDS', kind: 'int', default: '0', min: 0, max: 86400, help: 'dr daemon: random delay before each scheduled backup.' },
+  { name: 'DR_METRICS_PORT', kind: 'int', default: '9464', min: 1, max: 65535, help: 'dr daemon: port of /metrics and /healthz.' },
+  { name: 'DR_METRICS_ADDRESS', kind: 'string', default: '0.0.0.0', pattern: /^[0-9a-fA-F.:]+$/, patternHelp: 'an IP address to listen on', help: 'dr daemon: address of /metrics and /healthz.' },
+  { name: 'DR_HEALTH_MAX_AGE', kind: 'string', default: '26h', pattern: /^\d+[smhd]?$/, patternHelp: 'a duration like 26h, 90m or 3600 (seconds)',
+    help: 'dr daemon: /healthz is unhealthy when the last successful backup is older than this.' },
+  { name: 'DR_WEBHOOK_URL', kind: 'string', secret: true, pattern: /^https?:\/\/\S+$/, patternHelp: 'an http(s) URL', help: 'Notifications: URL that receives a JSON POST on failure (and on success with DR_NOTIFY_ON_SUCCESS).' },
+  { name: 'DR_TELEGRAM_BOT_TOKEN', kind: 'string', secret: true, help: 'Notifications: Telegram bot token.' },
+  { name: 'DR_TELEGRAM_CHAT_ID', kind: 'string', help: 'Notifications: Telegram chat id.' },
+  { name: 'DR_TELEGRAM_API_URL', kind: 'string', default: 'https://api.telegram.org', pattern: /^https?:\/\/\S+$/, patternHelp: 'an http(s) URL', help: 'Notifications: Telegram Bot API base URL.' },
+  { name: 'DR_NOTIFY_ON_SUCCESS', kind: 'bool', default: 'false', help: 'Notifications: also on success.' },
   { name: 'DR_COMPRESSION', kind: 'enum', default: 'zstd', values: ['zstd', 'gzip', 'none'], help: 'Compression of the parts.' },
   { name: 'DR_ZSTD_LEVEL', kind: 'int', default: '3', min: 1, max: 19, help: 'zstd level.' },
   { name: 'DR_MODE', kind: 'enum', default: 'hot', values: ['hot', 'cold'],
@@ -112,6 +123,8 @@ export interface Config {
   healthTimeoutSec: number;
   s3: import('./storage/s3.ts').S3Settings | undefined;
   pruneAfterBackup: boolean;
+  daemon: { schedule: string; jitterSec: number; port: number; address: string; healthMaxAgeSec: number };
+  notify: { webhookUrl?: string; telegram?: { token: string; chatId: string; apiUrl: string }; onSuccess: boolean };
   /** the raw DR_KEEP_* values and TZ, validated by the retention module */
   retentionEnv: Record<string, string | undefined>;
   compression: 'zstd' | 'gzip' | 'none';
@@ -252,6 +265,7 @@ export function readConfig(env: Env): Config {
   const s3Vars = ['DR_S3_ENDPOINT', 'DR_S3_PREFIX', 'DR_S3_ACCESS_KEY_ID', 'DR_S3_SECRET_ACCESS_KEY'].filter((n) => env[n]?.trim() || env[`${n}_FILE`]);
   if (!v.get('DR_S3_BUCKET') && s3Vars.length) problems.push(`DR_S3_BUCKET is not set although ${s3Vars.join(', ')} ${s3Vars.length > 1 ? 'are' : 'is'}: set the bucket to enable the S3 destination`);
   if (!!v.get('DR_S3_ACCESS_KEY_ID') !== !!v.get('DR_S3_SECRET_ACCESS_KEY')) problems.push('DR_S3_ACCESS_KEY_ID and DR_S3_SECRET_ACCESS_KEY must be set together (or neither, for the AWS credential chain)');
+  if (!!v.get('DR_TELEGRAM_BOT_TOKEN') !== !!v.get('DR_TELEGRAM_CHAT_ID')) problems.push('DR_TELEGRAM_BOT_TOKEN and DR_TELEGRAM_CHAT_ID must be set together');
   if (problems.length) throw new ConfigError(problems);
   return {
     volumePrefix: prefix,
@@ -282,6 +296,18 @@ export function readConfig(env: Env): Config {
       maxAttempts: v.get('DR_S3_MAX_ATTEMPTS') as number,
     } : undefined,
     pruneAfterBackup: v.get('DR_PRUNE_AFTER_BACKUP') as boolean,
+    daemon: {
+      schedule: v.get('DR_SCHEDULE') as string,
+      jitterSec: v.get('DR_SCHEDULE_JITTER_SECONDS') as number,
+      port: v.get('DR_METRICS_PORT') as number,
+      address: v.get('DR_METRICS_ADDRESS') as string,
+      healthMaxAgeSec: durationSeconds(v.get('DR_HEALTH_MAX_AGE') as string),
+    },
+    notify: {
+      ...(v.get('DR_WEBHOOK_URL') ? { webhookUrl: v.get('DR_WEBHOOK_URL') as string } : {}),
+      ...(v.get('DR_TELEGRAM_BOT_TOKEN') ? { telegram: { token: v.get('DR_TELEGRAM_BOT_TOKEN') as string, chatId: v.get('DR_TELEGRAM_CHAT_ID') as string, apiUrl: v.get('DR_TELEGRAM_API_URL') as string } } : {}),
+      onSuccess: v.get('DR_NOTIFY_ON_SUCCESS') as boolean,
+    },
     // every DR_KEEP_* (so that a misspelt rule is reported by the retention module) and TZ
     retentionEnv: Object.fromEntries(Object.keys(env).filter((n) => n.startsWith('DR_KEEP_') || n === 'TZ').map((n) => [n, env[n]])),
     compression: v.get('DR_COMPRESSION') as Config['compression'],
@@ -292,6 +318,13 @@ export function readConfig(env: Env): Config {
     lockStaleSec: v.get('DR_LOCK_STALE_SECONDS') as number,
     incompleteGraceSec: v.get('DR_INCOMPLETE_GRACE_SECONDS') as number,
   };
+}
+
+/** "26h" → 93600; "90m", "45s", "2d", or plain seconds. */
+export function durationSeconds(s: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(s.trim());
+  if (!m) throw new Error(`bad duration ${s}`);
+  return Number(m[1]) * ({ '': 1, s: 1, m: 60, h: 3600, d: 86400 } as Record<string, number>)[m[2]!]!;
 }
 
 export function describeDocker(d: Config['docker']): string {

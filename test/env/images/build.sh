@@ -55,12 +55,19 @@ if [ -z "$(recipe_of "$BASE")" ]; then
   log "base image built in $(( $(date +%s) - t0 ))s"
 fi
 
-for img in mariadb:10.11 postgres:15 redis:7 glpi:standin chatwoot:standin; do
+NODE_BIN=$(readlink -f "$(command -v node)")
+for img in mariadb:10.11 postgres:15 redis:7 glpi:standin chatwoot:standin node:24; do
   dir=${img%%:*}
   h=$(hash_of build.sh base/packages $(cd "$HERE" && find "$dir" -type f | sort))
+  if [ "$dir" = node ]; then h="$h-$(node --version)"; fi
   if [ "$(recipe_of "$REPO/$img")" != "$h" ]; then
     log "building $REPO/$img"
-    DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$BASE" --label "dr.test.recipe=$h" -t "$REPO/$img" "$HERE/$dir" >/dev/null
+    ctx="$HERE/$dir"
+    if [ "$dir" = node ]; then # the context carries the host's Node 24 binary
+      ctx=$(mktemp -d) && cp "$HERE/node/Dockerfile" "$NODE_BIN" "$ctx/" && mv "$ctx/$(basename "$NODE_BIN")" "$ctx/node" 2>/dev/null || true
+    fi
+    DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$BASE" --label "dr.test.recipe=$h" -t "$REPO/$img" "$ctx" >/dev/null
+    if [ "$dir" = node ]; then rm -rf "$ctx"; fi
   fi
 done
 log "images ready: $(docker images --format '{{.Repository}}:{{.Tag}}' "$REPO/*" | grep -v base | xargs)"

@@ -1,0 +1,118 @@
+/**
+ * `dr daemon`: the sidecar's main loop. Backups on the DR_SCHEDULE cron (node-cron, TZ calendar) with an
+ * optional random delay; a run still going when the next is due is skipped and counted; the same lock as the
+ * CLI, so a manual restore and a scheduled backup never overlap (a held lock skips the run). Serves /metrics
+ * and /healthz, notifies on failure (and on success if asked). On start it restarts writers an interrupted
+ * run left stopped. SIGTERM/SIGINT: stop scheduling, abort a running backup (which restarts the writers and
+ * commits nothing), close the server, exit.
+ */
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { mkdir } from 'node:fs/promises';
+import cron from 'node-cron';
+import type { Context } from './context.ts';
+import { runBackup } from './backup.ts';
+import { DaemonState } from './metrics.ts';
+import { notify } from './notify.ts';
+import { listAll } from './backups.ts';
+import { destinations } from './destinations.ts';
+import { recoverStopped } from './quiesce.ts';
+import { DrError, ExitCode, errorMessage } from './errors.ts';
+import { scrub } from './redact.ts';
+
+export async function runDaemon(ctx: Context): Promise<number> {
+  const { config, log } = ctx;
+  const d = config.daemon;
+  if (!cron.validate(d.schedule)) throw new DrError(`DR_SCHEDULE=${JSON.stringify(d.schedule)} is not a valid cron expression`, ExitCode.usage, 'use 5 fields (minute hour day month weekday), e.g. "0 2 * * *"');
+  const state = new DaemonState();
+  const tz = config.retentionEnv.TZ || 'UTC';
+
+  // state from the destinations: the last committed backup counts as the last success
+  await mkdir(config.localDir, { recursive: true, mode: 0o700 });
+  try {
+    const { backups } = await listAll(destinations(config, log));
+    for (const b of backups.slice().reverse()) for (const c of b.copies) state.lastSuccess.set(c.kind, Date.parse(b.finishedAt));
+  } catch (err) { log.warn({ err: errorMessage(err) }, 'could not read the existing backups'); }
+  try { await recoverStopped(await ctx.docker(), config.localDir, log); } catch (err) { log.error({ err: errorMessage(err) }, 'could not check for containers left stopped'); }
+
+  let current: Promise<void> | null = null;
+  let stopping = false;
+  const run = async (reason: string) => {
+    if (stopping) return;
+    if (state.running) {
+      state.skipped++;
+      log.warn({ reason }, 'previous backup still running: this run is skipped');
+      return;
+    }
+    state.running = true;
+    current = (async () => {
+      if (d.jitterSec) await new Promise((r) => setTimeout(r, Math.random() * d.jitterSec * 1000));
+      if (stopping) return;
+      const t0 = Date.now();
+      try {
+        const r = await runBackup(ctx, {});
+        const m = r.manifest!;
+        const partial = r.copies.some((c) => !c.committed);
+        state.record({
+          at: Date.now(), ok: true, partial, error: partial ? r.copies.filter((c) => !c.committed).map((c) => `${c.kind}: ${c.error}`).join('; ') : null,
+          durationSec: m.durationMs / 1000, bytesStored: m.parts.reduce((n, p) => n + p.stored.size, 0), bytesRead: m.parts.filter((p) => p.kind !== 'index').reduce((n, p) => n + p.plain.size, 0),
+          parts: m.parts.length, downtimeSec: m.downtime.ms / 1000, copies: r.copies,
+        });
+        await notify(config.notify, {
+          event: partial ? 'backup.partial' : 'backup.succeeded', host: hostname(), at: new Date().toISOString(), backupId: m.id,
+          message: partial ? `backup ${m.id} committed only on some destinations: ${state.last!.error}` : `backup ${m.id} committed (${m.parts.length} parts, ${(m.durationMs / 1000).toFixed(1)} s)`,
+          details: { copies: r.copies, downtimeMs: m.downtime.ms },
+        }, log);
+      } catch (err) {
+        if (err instanceof DrError && err.exitCode === ExitCode.lockHeld) {
+          state.skipped++;
+          log.warn({ err: errorMessage(err) }, 'the lock is held (a restore or prune?): this run is skipped');
+          return;
+        }
+        const message = scrub(errorMessage(err));
+        state.record({ at: Date.now(), ok: false, partial: false, error: message, durationSec: (Date.now() - t0) / 1000, bytesStored: 0, bytesRead: 0, parts: 0, downtimeSec: 0,
+          copies: destinations(config).map((s) => ({ kind: s.kind, location: s.location, committed: false, error: message })) });
+        log.error({ err: message }, 'scheduled backup failed');
+        await notify(config.notify, { event: 'backup.failed', host: hostname(), at: new Date().toISOString(), backupId: null, message: `backup failed: ${message}` }, log);
+      }
+    })().finally(() => { state.running = false; current = null; });
+    await current;
+  };
+
+  const task = cron.schedule(d.schedule, () => { void run('scheduled'); }, { timezone: tz });
+
+  const server: Server = createServer((req, res) => {
+    const url = req.url ?? '/';
+    if (url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(state.prometheus(d.healthMaxAgeSec));
+    } else if (url === '/healthz') {
+      const h = state.health(d.healthMaxAgeSec);
+      res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: h.healthy ? 'healthy' : 'unhealthy', reason: h.reason, lastSuccess: state.newestSuccess() ? new Date(state.newestSuccess()!).toISOString() : null, running: state.running }) + '\n');
+    } else {
+      res.writeHead(404).end('not found\n');
+    }
+  });
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(d.port, d.address, () => resolve()); })
+    .catch((err: unknown) => { throw new DrError(`dr daemon: cannot listen on ${d.address}:${d.port}: ${errorMessage(err)}`, ExitCode.usage, 'change DR_METRICS_PORT'); });
+  log.info({ schedule: d.schedule, timeZone: tz, listen: `${d.address}:${d.port}` }, 'dr daemon started');
+
+  return new Promise<number>((resolve) => {
+    const stop = (sig: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal: sig, running: state.running }, 'stopping');
+      void task.stop();
+      // a running backup has its own SIGTERM handler: it aborts, restarts the writers and commits nothing
+      void (async () => {
+        if (current) await current.catch(() => {});
+        server.close();
+        server.closeAllConnections();
+        resolve(state.last && !state.last.ok ? ExitCode.failed : ExitCode.ok);
+      })();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}
