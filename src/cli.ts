@@ -10,6 +10,7 @@ import { keygenCommand } from './commands/keygen.ts';
 import { restoreCommand, type RestoreCliOptions } from './commands/restore.ts';
 import { pruneCommand } from './commands/prune.ts';
 import { runDaemon } from './daemon.ts';
+import { verifyCommand } from './commands/verify.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 function fail(err: unknown): never {
@@ -86,6 +87,17 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--from <destination>', 'only local or only s3')
     .option('--json', 'machine-readable output')
     .action(action((ctx, opts: { dryRun?: boolean; from?: string; json?: boolean }) => pruneCommand(ctx, opts)));
+
+  program
+    .command('verify [id]')
+    .description('the drill: prove a backup restores (quick: signature + stored hashes; read: + decrypt and compare; full: + real side-by-side restore)')
+    .option('--latest', 'the newest committed backup (the default when no id is given)')
+    .option('--level <level>', 'quick, read or full', 'quick')
+    .option('--from <destination>', 'read from local or s3')
+    .option('--subset <n/t>', 'read level: only subset n of t (t runs cover every part once)')
+    .option('--json', 'machine-readable report')
+    .option('--report <file>', 'also write the report as Markdown')
+    .action(action((ctx, id: string | undefined, opts: { latest?: boolean; level?: string; from?: string; subset?: string; json?: boolean; report?: string }) => verifyCommand(ctx, id, opts)));
 
   program
     .command('daemon')

@@ -92,6 +92,8 @@ export const SCHEMA: readonly VarSpec[] = [
   { name: 'DR_METRICS_ADDRESS', kind: 'string', default: '0.0.0.0', pattern: /^[0-9a-fA-F.:]+$/, patternHelp: 'an IP address to listen on', help: 'dr daemon: address of /metrics and /healthz.' },
   { name: 'DR_HEALTH_MAX_AGE', kind: 'string', default: '26h', pattern: /^\d+[smhd]?$/, patternHelp: 'a duration like 26h, 90m or 3600 (seconds)',
     help: 'dr daemon: /healthz is unhealthy when the last successful backup is older than this.' },
+  { name: 'DR_VERIFY_SCHEDULE', kind: 'string', help: 'dr daemon: cron schedule of the drill (dr verify --latest); needs DR_AGE_IDENTITY_FILE in the sidecar.' },
+  { name: 'DR_VERIFY_LEVEL', kind: 'enum', default: 'read', values: ['quick', 'read', 'full'], help: 'dr daemon: level of the scheduled drill.' },
   { name: 'DR_WEBHOOK_URL', kind: 'string', secret: true, pattern: /^https?:\/\/\S+$/, patternHelp: 'an http(s) URL', help: 'Notifications: URL that receives a JSON POST on failure (and on success with DR_NOTIFY_ON_SUCCESS).' },
   { name: 'DR_TELEGRAM_BOT_TOKEN', kind: 'string', secret: true, help: 'Notifications: Telegram bot token.' },
   { name: 'DR_TELEGRAM_CHAT_ID', kind: 'string', help: 'Notifications: Telegram chat id.' },
@@ -123,7 +125,7 @@ export interface Config {
   healthTimeoutSec: number;
   s3: import('./storage/s3.ts').S3Settings | undefined;
   pruneAfterBackup: boolean;
-  daemon: { schedule: string; jitterSec: number; port: number; address: string; healthMaxAgeSec: number };
+  daemon: { schedule: string; jitterSec: number; port: number; address: string; healthMaxAgeSec: number; verifySchedule?: string; verifyLevel: 'quick' | 'read' | 'full' };
   notify: { webhookUrl?: string; telegram?: { token: string; chatId: string; apiUrl: string }; onSuccess: boolean };
   /** the raw DR_KEEP_* values and TZ, validated by the retention module */
   retentionEnv: Record<string, string | undefined>;
@@ -302,6 +304,8 @@ export function readConfig(env: Env): Config {
       port: v.get('DR_METRICS_PORT') as number,
       address: v.get('DR_METRICS_ADDRESS') as string,
       healthMaxAgeSec: durationSeconds(v.get('DR_HEALTH_MAX_AGE') as string),
+      ...(v.get('DR_VERIFY_SCHEDULE') ? { verifySchedule: v.get('DR_VERIFY_SCHEDULE') as string } : {}),
+      verifyLevel: v.get('DR_VERIFY_LEVEL') as 'quick' | 'read' | 'full',
     },
     notify: {
       ...(v.get('DR_WEBHOOK_URL') ? { webhookUrl: v.get('DR_WEBHOOK_URL') as string } : {}),

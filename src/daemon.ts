@@ -19,6 +19,7 @@ import { destinations } from './destinations.ts';
 import { recoverStopped } from './quiesce.ts';
 import { DrError, ExitCode, errorMessage } from './errors.ts';
 import { scrub } from './redact.ts';
+import { runVerify } from './verify.ts';
 
 export async function runDaemon(ctx: Context): Promise<number> {
   const { config, log } = ctx;
@@ -81,6 +82,33 @@ export async function runDaemon(ctx: Context): Promise<number> {
 
   const task = cron.schedule(d.schedule, () => { void run('scheduled'); }, { timezone: tz });
 
+  // the drill on its own schedule; it shares the "one thing at a time" rule and the lock with backups
+  const drill = async () => {
+    if (stopping || state.running) { state.skipped++; return; }
+    state.running = true;
+    current = (async () => {
+      try {
+        const r = await runVerify(ctx, { latest: true, level: d.verifyLevel });
+        state.verify = { at: Date.now(), ok: r.passed, rtoSec: r.rtoSeconds ?? NaN };
+        if (!r.passed) log.error({ id: r.id, differences: r.differences }, 'scheduled drill FAILED');
+        await notify(config.notify, {
+          event: r.passed ? 'verify.succeeded' : 'verify.failed', host: hostname(), at: new Date().toISOString(), backupId: r.id,
+          message: r.passed ? `drill (${r.level}) passed for backup ${r.id}` : `drill (${r.level}) FAILED for backup ${r.id}: ${r.differences.slice(0, 3).join('; ')}`,
+          details: { level: r.level, rtoSeconds: r.rtoSeconds, rpoSeconds: r.rpoSeconds, differences: r.differences },
+        }, log);
+      } catch (err) {
+        if (err instanceof DrError && err.exitCode === ExitCode.lockHeld) { state.skipped++; return; }
+        state.verify = { at: Date.now(), ok: false, rtoSec: NaN };
+        const message = scrub(errorMessage(err));
+        log.error({ err: message }, 'scheduled drill could not run');
+        await notify(config.notify, { event: 'verify.failed', host: hostname(), at: new Date().toISOString(), backupId: null, message: `drill could not run: ${message}` }, log);
+      }
+    })().finally(() => { state.running = false; current = null; });
+    await current;
+  };
+  if (d.verifySchedule && !cron.validate(d.verifySchedule)) throw new DrError(`DR_VERIFY_SCHEDULE=${JSON.stringify(d.verifySchedule)} is not a valid cron expression`, ExitCode.usage);
+  const verifyTask = d.verifySchedule ? cron.schedule(d.verifySchedule, () => { void drill(); }, { timezone: tz }) : null;
+
   const server: Server = createServer((req, res) => {
     const url = req.url ?? '/';
     if (url === '/metrics') {
@@ -104,6 +132,7 @@ export async function runDaemon(ctx: Context): Promise<number> {
       stopping = true;
       log.info({ signal: sig, running: state.running }, 'stopping');
       void task.stop();
+      void verifyTask?.stop();
       // a running backup has its own SIGTERM handler: it aborts, restarts the writers and commits nothing
       void (async () => {
         if (current) await current.catch(() => {});

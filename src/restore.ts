@@ -37,6 +37,10 @@ export interface RestoreOptions {
   force?: boolean;
   dryRun?: boolean;
   from?: string;
+  /** extra labels for the volumes this restore creates (the drill marks its scratch volumes) */
+  volumeLabels?: Record<string, string>;
+  /** skip the lock (the caller holds it) */
+  lockHeld?: boolean;
 }
 
 export interface RestorePlan {
@@ -105,7 +109,7 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
   log.info({ id, from: `${storage.kind} ${storage.location}` }, 'restoring');
   const docker = await ctx.docker();
   await mkdir(config.localDir, { recursive: true, mode: 0o700 });
-  const lock = opts.dryRun ? null : await acquireLock(config.localDir, `dr restore ${id}`, config.lockStaleSec, log);
+  const lock = opts.dryRun || opts.lockHeld ? null : await acquireLock(config.localDir, `dr restore ${id}`, config.lockStaleSec, log);
   const quiescer = new Quiescer(docker, config.localDir, log, config.stopTimeoutSec);
   const created: string[] = [];
   let ok = false;
@@ -196,9 +200,10 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
     // 5. stop what uses the targets; keep old content (--force); create missing volumes
     await removeStaleHelpers(docker);
     await quiescer.stop(plan.stop);
-    const labelsFor = (name: string, labels: Record<string, string>) => suffix
-      ? { ...Object.fromEntries(Object.entries(labels).filter(([k]) => !k.startsWith('com.docker.compose.'))), 'dr.restored-from': `${id}:${name}` }
-      : labels;
+    const labelsFor = (name: string, labels: Record<string, string>) => ({
+      ...(suffix ? { ...Object.fromEntries(Object.entries(labels).filter(([k]) => !k.startsWith('com.docker.compose.'))), 'dr.restored-from': `${id}:${name}` } : labels),
+      ...(opts.volumeLabels ?? {}),
+    });
     for (const t of [...plan.volumes.map((v) => ({ name: v.name, target: v.target, create: v.create, keepOldAs: v.keepOldAs })),
       ...plan.databases.map((d) => ({ name: dbs.find((x) => x.container === d.container)!.dataVolumes[0]!, target: d.volume, create: d.create, keepOldAs: d.keepOldAs }))]) {
       const rec = m.volumes.find((v) => v.name === t.name);

@@ -49,7 +49,7 @@ before(async () => {
     COMPOSE_FILE: 'docker-compose.yml:docker-compose.backup.yml:test/env/docker-compose.test.yml:test/env/docker-compose.backup.test.yml',
     COMPOSE_PROJECT_NAME: 'helpdesk-dr-test', COMPOSE_ENV_FILES: 'test/env/test.env',
     DR_BACKUP_DIR: backupDir, DR_SIGNING_KEY_PATH: env.DR_SIGNING_KEY_FILE, DR_AGE_RECIPIENTS: env.DR_AGE_RECIPIENTS,
-    DR_SCHEDULE: '*/10 * * * * *', DR_WEBHOOK_URL: `http://127.0.0.1:${hookPort}/hook`, DR_METRICS_PORT: String(metricsPort),
+    DR_SCHEDULE: '*/10 * * * * *', DR_VERIFY_SCHEDULE: '5,25,45 * * * * *', DR_IDENTITY_PATH: env.identity, DR_WEBHOOK_URL: `http://127.0.0.1:${hookPort}/hook`, DR_METRICS_PORT: String(metricsPort),
   };
   compose('up', '-d', 'backup');
 });
@@ -72,6 +72,8 @@ test('the sidecar takes scheduled backups; /metrics shows them; /healthz healthy
   const ts = Number(/dr_backup_last_success_timestamp_seconds\{destination="local"\} ([\d.]+)/.exec(m)![1]);
   assert.ok(Math.abs(ts * 1000 - Date.now()) < 120_000);
   assert.ok(first.length > 0);
+  // the scheduled drill (quick) ran and is exported
+  await until('a drill result in /metrics', async () => (/dr_verify_last_success 1/.test((await get('/metrics')).text) ? true : undefined));
   let h = await get('/healthz');
   assert.equal(h.status, 200, h.text);
   assert.equal(JSON.parse(h.text).status, 'healthy');
