@@ -88,6 +88,20 @@ async function statsOf(t: DbTarget, cmd: string[], env: Record<string, string>, 
   return sink.result();
 }
 
+/** Replays one database's dump (stop-on-error), dumps it again and compares the table statistics. */
+async function replayAndCompare(job: DbRestoreJob, t: DbTarget, d: DatabaseRecord['databases'][number], replay: string[], dump: string[],
+  env: Record<string, string>, sink: DumpStatsSink): Promise<{ name: string; tables: number; rows: number }> {
+  const m = job.manifest;
+  const plain = await openPart(job.storage, m, partOf(m, d.part), job.identities);
+  const r = await execWithInput(t.container, { cmd: replay, env }, plain.stream);
+  await plain.done;
+  if (r.exitCode !== 0) throw new CheckError(`${job.db.container}: replaying ${d.part} failed (exit ${r.exitCode}): ${scrub(r.stderr.trim().split('\n').slice(-3).join(' | '))}`);
+  const got = await statsOf(t, dump, env, sink, `re-dump of ${d.name}`);
+  const diffs = compareStats(job.db.container, d.name, d.tables, got);
+  if (diffs.length) throw new CheckError(`database ${job.db.container}/${d.name} differs from the backup after replay: ${diffs.slice(0, 10).join('; ')}`);
+  return { name: d.name, tables: Object.keys(got).length, rows: Object.values(got).reduce((n, x) => n + x.rows, 0) };
+}
+
 export async function restoreDatabase(job: DbRestoreJob): Promise<DbRestoreResult> {
   const { docker, db, manifest: m } = job;
   const result: DbRestoreResult = { container: db.container, engine: db.engine, databases: [], warnings: [] };
@@ -113,14 +127,8 @@ export async function restoreDatabase(job: DbRestoreJob): Promise<DbRestoreResul
       const login = await mariadbLogin(t);
       await waitReady(c, t.name, async () => (await execCollect(c, { cmd: mariadbClient([`-u${login.user}`, '--protocol=tcp', '-h', '127.0.0.1', '-e', 'SELECT 1']), env: login.env })).exitCode === 0);
       for (const d of db.databases) {
-        const plain = await openPart(job.storage, m, partOf(m, d.part), job.identities);
-        const r = await execWithInput(c, { cmd: mariadbClient([`-u${login.user}`, '--default-character-set=utf8mb4']), env: login.env }, plain.stream);
-        await plain.done;
-        if (r.exitCode !== 0) throw new CheckError(`${db.container}: replaying ${d.part} failed (exit ${r.exitCode}): ${scrub(r.stderr.trim().split('\n').slice(-3).join(' | '))}`);
-        const got = await statsOf(t, mariadbDumpCmd(login.user, d.name), login.env, createMysqlDumpStats(), `re-dump of ${d.name}`);
-        const diffs = compareStats(db.container, d.name, d.tables, got);
-        if (diffs.length) throw new CheckError(`database ${db.container}/${d.name} differs from the backup after replay: ${diffs.slice(0, 10).join('; ')}`);
-        result.databases.push({ name: d.name, tables: Object.keys(got).length, rows: Object.values(got).reduce((n, s) => n + s.rows, 0) });
+        result.databases.push(await replayAndCompare(job, t, d, mariadbClient([`-u${login.user}`, '--default-character-set=utf8mb4']),
+          mariadbDumpCmd(login.user, d.name), login.env, createMysqlDumpStats()));
       }
     } else {
       const login = await postgresLogin(t);
@@ -140,14 +148,8 @@ export async function restoreDatabase(job: DbRestoreJob): Promise<DbRestoreResul
           const r = await execCollect(c, { cmd: ['createdb', '-U', login.user, '--', d.name], env: login.env });
           if (r.exitCode !== 0) throw new DrError(`${db.container}: createdb ${d.name} failed: ${scrub(r.stderr.trim())}`);
         }
-        const plain = await openPart(job.storage, m, partOf(m, d.part), job.identities);
-        const r = await execWithInput(c, { cmd: ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', login.user, '-d', d.name], env: login.env }, plain.stream);
-        await plain.done;
-        if (r.exitCode !== 0) throw new CheckError(`${db.container}: replaying ${d.part} failed (exit ${r.exitCode}): ${scrub(r.stderr.trim().split('\n').slice(-3).join(' | '))}`);
-        const got = await statsOf(t, pgDumpCmd(login.user, d.name), login.env, createPgDumpStats(), `re-dump of ${d.name}`);
-        const diffs = compareStats(db.container, d.name, d.tables, got);
-        if (diffs.length) throw new CheckError(`database ${db.container}/${d.name} differs from the backup after replay: ${diffs.slice(0, 10).join('; ')}`);
-        result.databases.push({ name: d.name, tables: Object.keys(got).length, rows: Object.values(got).reduce((n, s) => n + s.rows, 0) });
+        result.databases.push(await replayAndCompare(job, t, d, ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', login.user, '-d', d.name],
+          pgDumpCmd(login.user, d.name), login.env, createPgDumpStats()));
       }
     }
     await c.stop({ t: 60 });
