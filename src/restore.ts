@@ -123,13 +123,16 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
 
     // 2. scope
     const full = !opts.volumes?.length && !opts.dbs?.length;
-    const vols: VolumeRecord[] = m.volumes.filter((v) => v.part && (full || opts.volumes?.includes(v.name)));
+    const dbs: DatabaseRecord[] = m.databases.filter((d) => full || opts.dbs?.some((x) => x === d.container || d.databases.some((n) => n.name === x)));
+    // a database volume comes back through its dump (replayed and compared table by table); the raw copy a
+    // cold backup also holds is restored only when asked for by --volume
+    const fromDumps = new Set(dbs.flatMap((d) => d.dataVolumes));
+    const vols: VolumeRecord[] = m.volumes.filter((v) => v.part && (full ? !fromDumps.has(v.name) : opts.volumes?.includes(v.name)));
     for (const want of opts.volumes ?? []) {
       const v = m.volumes.find((x) => x.name === want);
       if (!v) throw new DrError(`--volume ${want}: backup ${id} has no such volume (it has ${m.volumes.map((x) => x.name).join(', ')})`, ExitCode.usage);
       if (!v.part) throw new DrError(`--volume ${want}: this volume is covered by the dump of ${v.coveredBy?.slice(5)}; restore it with --db ${v.coveredBy?.slice(5)}`, ExitCode.usage);
     }
-    const dbs: DatabaseRecord[] = m.databases.filter((d) => full || opts.dbs?.some((x) => x === d.container || d.databases.some((n) => n.name === x)));
     for (const want of opts.dbs ?? []) {
       if (!m.databases.some((d) => d.container === want || d.databases.some((n) => n.name === want))) {
         throw new DrError(`--db ${want}: backup ${id} has no such database container or database`, ExitCode.usage);

@@ -145,3 +145,20 @@ test('each damage is caught at the lowest level that can see it, with a precise 
   assert.equal(docker('ps', '-aq', '--filter', 'label=dr.helper'), '');
   assert.ok(!existsSync(join(scratchDir(), 'nonexistent')));
 });
+
+test('a cold backup stops the databases too, archives their raw volumes, restarts everything, and passes the full drill', async () => {
+  const e = await backupEnv('cold');
+  const dbStarts = DATABASES.map(startedAt);
+  const b = await runDr(['backup', '--mode', 'cold', '--json'], e);
+  assert.equal(b.code, 0, b.stderr);
+  const m: Manifest = JSON.parse(b.stdout);
+  assert.equal(m.mode, 'cold');
+  for (const v of ['v2_glpi_db_data', 'v2_chatwoot_db_data', 'v2_chatwoot_redis_data']) {
+    assert.ok(m.volumes.find((x) => x.name === v)?.part, `${v} archived raw`);
+  }
+  assert.deepEqual(m.downtime.containers.map((c) => c.name).slice(-3).sort(), [...DATABASES].sort(), 'databases stopped after the writers');
+  DATABASES.forEach((c, i) => assert.notEqual(startedAt(c), dbStarts[i], `${c} was restarted`));
+  for (const c of [...WRITERS, ...DATABASES]) assert.equal(docker('inspect', '-f', '{{.State.Running}}', c), 'true');
+  const r = await verify(e, '--level', 'full');
+  assert.equal(r.code, 0, `${r.stderr} ${JSON.stringify(r.report?.differences)}`);
+});
