@@ -18,7 +18,7 @@ import { loadSigningKey } from './keys.ts';
 import { acquireLock } from './lock.ts';
 import { discover, type Discovery, type DiscoveryHandles, type VolumeInfo } from './discover.ts';
 import { recoverStopped, Quiescer } from './quiesce.ts';
-import { createHelper, removeStaleHelpers, volumeTar, indexBuilder, newIndexStream } from './archive.ts';
+import { removeStaleHelpers, readVolume, indexBuilder, newIndexStream } from './archive.ts';
 import { dumpDatabase, safeSegment } from './dump.ts';
 import { storePart, EXT, type PartOptions } from './pipeline.ts';
 import { mapLimit } from './concurrency.ts';
@@ -258,9 +258,9 @@ async function archiveVolume(docker: Docker, storage: DestSet, id: string, v: Vo
   const owner = v.mountedBy[0]?.container ?? report.containers[0]?.name;
   const image = report.containers.find((c) => c.name === owner)?.imageId;
   if (!image || !handles.containers.has(owner!)) throw new DrError(`volume ${v.name}: no container of the stack to borrow an image from for the helper`);
-  const helper = await createHelper(docker, image, v.name);
+  const source = await readVolume(docker, v.name, image);
   try {
-    const tarStream = await volumeTar(helper, v.name);
+    const tarStream = source.stream;
     const indexOut = newIndexStream();
     const index = indexBuilder(indexOut);
     const seg = safeSegment(v.name);
@@ -279,6 +279,6 @@ async function archiveVolume(docker: Docker, storage: DestSet, id: string, v: Vo
     idxPart.files = index.count();
     return { record: { ...volumeRecordBase(v), part: volPart.key, index: idxPart.key, coveredBy: null }, parts: [volPart, idxPart] };
   } finally {
-    await helper.remove({ force: true }).catch(() => {});
+    await source.done();
   }
 }

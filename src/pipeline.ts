@@ -3,7 +3,8 @@
  * SHA-256 + size] → destination. Streams all the way: memory stays constant whatever the part's size.
  */
 import { createHash } from 'node:crypto';
-import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, Writable, type Duplex, type Readable, type TransformCallback } from 'node:stream';
+import { hasTool, toolStage } from './tools.ts';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
 import { constants as zc, createGzip, createZstdCompress, createGunzip, createZstdDecompress } from 'node:zlib';
@@ -44,13 +45,16 @@ export class HashTap extends Transform {
 
 export const EXT: Record<Compression, string> = { zstd: '.zst', gzip: '.gz', none: '' };
 
-export function compressor(c: Compression, zstdLevel: number): Transform {
+export function compressor(c: Compression, zstdLevel: number): Transform | Duplex {
+  // the zstd CLI compresses one stream on every core; node:zlib's zstd (one thread per stream) is the fallback
+  if (c === 'zstd' && hasTool('zstd')) return toolStage('zstd', ['-q', '-c', `-${zstdLevel}`, '-T0', '--check'], 'zstd');
   if (c === 'zstd') return createZstdCompress({ params: { [zc.ZSTD_c_compressionLevel]: zstdLevel, [zc.ZSTD_c_checksumFlag]: 1 } });
   if (c === 'gzip') return createGzip({ level: 1 });
   return new PassThrough();
 }
 
-export function decompressor(c: Compression): Transform {
+export function decompressor(c: Compression): Transform | Duplex {
+  if (c === 'zstd' && hasTool('zstd')) return toolStage('zstd', ['-q', '-d', '-c'], 'zstd -d');
   if (c === 'zstd') return createZstdDecompress();
   if (c === 'gzip') return createGunzip();
   return new PassThrough();

@@ -19,8 +19,9 @@ import { acquireLock } from './lock.ts';
 import { locateBackup, readManifest } from './backups.ts';
 import { selectDestinations } from './destinations.ts';
 import { checkSignature, FORMAT, type Manifest, type PartRecord, type VolumeRecord, type DatabaseRecord } from './manifest.ts';
-import { readPart, loadIndex, tarChecker, openPart, CheckError } from './check.ts';
-import { createHelper, volumeTar, removeStaleHelpers, type IndexEntry } from './archive.ts';
+import { readPart, loadIndex, tarChecker, openPart, CheckError, nullSink } from './check.ts';
+import { localMountpoint, toolStage } from './tools.ts';
+import { createHelper, volumeTar, readVolume, removeStaleHelpers, type IndexEntry } from './archive.ts';
 import { restoreDatabase, type DbRestoreResult } from './dbrestore.ts';
 import { discover, type ContainerInfo } from './discover.ts';
 import { Quiescer, recoverStopped } from './quiesce.ts';
@@ -224,21 +225,33 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
       const v = vols.find((x) => x.name === pv.name)!;
       const [vp] = parts([v.part]) as [PartRecord];
       const image = anyImage([stack.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '', m.containers.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? ''])!;
-      const helper = await createHelper(docker, image, pv.target, false, 'restore');
-      try {
-        const plain = await openPart(storage, m, vp, identities);
-        await Promise.all([helper.putArchive(plain.stream, { path: '/vol' }), plain.done]);
-        const got = plain.plain.digest();
-        if (got.sha256 !== vp.plain.sha256) throw new CheckError(`part ${vp.key} changed while it was being restored`);
+      const mp = await localMountpoint(await docker.getVolume(pv.target).inspect().then((x) => x.Mountpoint, () => undefined), true);
+      const plain = await openPart(storage, m, vp, identities);
+      if (mp) {
+        // GNU tar straight into the volume's directory (entries were sanitised before anything was written)
+        await Promise.all([pipeline(plain.stream, toolStage('tar', ['-C', mp, '-x', '-p', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${pv.target}`), nullSink()), plain.done]);
+      } else {
+        const helper = await createHelper(docker, image, pv.target, false, 'restore');
+        try {
+          await Promise.all([helper.putArchive(plain.stream, { path: '/vol' }), plain.done]);
+        } finally {
+          await helper.remove({ force: true }).catch(() => {});
+        }
         await fixRoot(docker, image, pv.target, indexes.get(v.name)!.get('.'));
-        const checker = tarChecker(pv.target, indexes.get(v.name)!, false);
-        await pipeline(await volumeTar(helper, pv.target), checker.sink);
-        if (checker.diffs.length) throw new CheckError(`volume ${pv.target} differs from the backup after restore: ${checker.diffs.slice(0, 10).join('; ')}`);
-        volumeResults.push({ name: v.name, target: pv.target, entries: checker.entries() });
-        log.info({ volume: pv.target, entries: checker.entries() }, 'volume restored and verified');
-      } finally {
-        await helper.remove({ force: true }).catch(() => {});
       }
+      const got = plain.plain.digest();
+      if (got.sha256 !== vp.plain.sha256) throw new CheckError(`part ${vp.key} changed while it was being restored`);
+      // every restored file re-read and compared with the index
+      const checker = tarChecker(pv.target, indexes.get(v.name)!, false);
+      const back = await readVolume(docker, pv.target, image);
+      try {
+        await pipeline(back.stream, checker.sink);
+      } finally {
+        await back.done();
+      }
+      if (checker.diffs.length) throw new CheckError(`volume ${pv.target} differs from the backup after restore: ${checker.diffs.slice(0, 10).join('; ')}`);
+      volumeResults.push({ name: v.name, target: pv.target, entries: checker.entries() });
+      log.info({ volume: pv.target, entries: checker.entries(), via: mp ? 'tar' : 'api' }, 'volume restored and verified');
     }
 
     // 7. databases: replay into throwaway containers, compare table statistics

@@ -1,0 +1,45 @@
+/**
+ * Stock tools as stream stages, where they are faster than what Node does in-process: the zstd CLI
+ * compresses one stream on every core (-T0), GNU tar reads and writes a local volume directory far faster
+ * than the Docker archive API. Each stage is a Duplex whose failure (exit code, stderr) fails the stream.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { Duplex, type Readable } from 'node:stream';
+import { access, constants } from 'node:fs/promises';
+import { DrError } from './errors.ts';
+
+const cache = new Map<string, boolean>();
+export function hasTool(name: string): boolean {
+  if (process.env[`DR_NO_${name.toUpperCase()}_CLI`]) return false;
+  if (!cache.has(name)) cache.set(name, spawnSync(name, ['--version'], { stdio: 'ignore' }).status === 0);
+  return cache.get(name)!;
+}
+
+/** `cmd args` as a Duplex: what is written goes to its stdin, its stdout is read. Non-zero exit → error. */
+export function toolStage(cmd: string, args: string[], what: string, okCodes: number[] = [0]): Duplex {
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-2000); });
+  const d = Duplex.from({ writable: child.stdin, readable: child.stdout });
+  child.on('error', (e) => d.destroy(new DrError(`${what}: ${e.message}`)));
+  child.on('close', (code) => {
+    if (code !== null && !okCodes.includes(code)) d.destroy(new DrError(`${what} failed (exit ${code}): ${err.trim().split('\n').slice(-2).join(' | ')}`));
+    // a tool that stops reading early would leave the writer waiting forever: that is an error, not a hang
+    else if (!d.writableFinished && !d.destroyed) d.destroy(new DrError(`${what} exited before reading all of its input`));
+  });
+  d.on('close', () => { if (child.exitCode === null) child.kill(); });
+  return d;
+}
+
+/** `cmd args` whose stdout is the stream (no input). */
+export function toolSource(cmd: string, args: string[], what: string, okCodes: number[] = [0]): Readable {
+  const d = toolStage(cmd, args, what, okCodes);
+  d.end();
+  return d;
+}
+
+/** The volume's directory on this host when we can read (and, with `write`, write) it directly. */
+export async function localMountpoint(mountpoint: string | undefined, write = false): Promise<string | null> {
+  if (!mountpoint || process.env.DR_NO_DIRECT_VOLUME_ACCESS || !hasTool('tar')) return null;
+  return access(mountpoint, write ? constants.R_OK | constants.W_OK : constants.R_OK).then(() => mountpoint, () => null);
+}
