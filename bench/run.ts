@@ -1,0 +1,99 @@
+/**
+ * `npm run bench [-- --scale N]`: one run, same bytes, side by side.
+ *   - the dataset (bench/dataset.sh) in Docker volume bench_data
+ *   - stock: tar -cf - | zstd -1 -T0 | age -r   and   age -d | zstd -d | tar -x
+ *   - restic backup/restore, if restic is installed
+ *   - dr backup / dr restore --suffix of that volume to local disk, with peak RSS (/usr/bin/time)
+ *   - the writers' downtime on the seeded stack against the time to archive their volumes alone
+ * Prints a table with MB/s and ratios against the stock pipeline and writes bench/results/<time>.json.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const scale = Number(process.argv.includes('--scale') ? process.argv[process.argv.indexOf('--scale') + 1] : 1);
+const work = mkdtempSync(join(tmpdir(), 'dr-bench-'));
+const sh = (cmd: string, env: Record<string, string> = {}) => execFileSync('bash', ['-o', 'pipefail', '-c', cmd], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
+const timed = (cmd: string, env: Record<string, string> = {}) => {
+  const out = join(work, 'time.txt');
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', out, 'bash', '-o', 'pipefail', '-c', cmd], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const sec = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
+  return { sec, rssMB: Number(readFileSync(out, 'utf8').trim().split('\n').pop()) / 1024, stdout: r.stdout };
+};
+
+console.error(`[bench] dataset at scale ${scale}`);
+sh(`bash ${join(ROOT, 'bench/dataset.sh')} ${scale}`);
+const mp = sh('docker volume inspect -f "{{.Mountpoint}}" bench_data').trim();
+const bytes = Number(sh(`du -sb ${mp} | cut -f1`));
+const keys = join(work, 'keys');
+sh(`node ${join(ROOT, 'bin/dr')} keygen --out-dir ${keys} >/dev/null`);
+const identity = join(keys, 'age-identity.txt');
+const recipient = /# public key: (\S+)/.exec(readFileSync(identity, 'utf8'))![1]!;
+const drEnv = {
+  DR_VOLUME_PREFIX: 'bench_', DR_EXPECTED_VOLUMES: 'bench_data', DR_LOCAL_DIR: join(work, 'backups'), DR_AGE_RECIPIENTS: recipient,
+  DR_SIGNING_KEY_FILE: join(keys, 'signing.key'), DR_AGE_IDENTITY_FILE: identity, DR_LOG_LEVEL: 'warn',
+};
+const rows: { name: string; sec: number; mbps: number; ratio: number | null; rssMB?: number; note?: string }[] = [];
+const add = (name: string, sec: number, base: number | null, extra: { rssMB?: number; note?: string } = {}) =>
+  rows.push({ name, sec, mbps: bytes / 1e6 / sec, ratio: base ? sec / base : null, ...extra });
+
+sh('sync; echo 3 > /proc/sys/vm/drop_caches || true');
+const stockB = timed(`tar -C ${mp} -cf - . | zstd -1 -T0 -q | age -r ${recipient} > ${work}/stock.tar.zst.age`);
+add('stock backup: tar | zstd -1 -T0 | age', stockB.sec, null);
+mkdirSync(join(work, 'stock-restore'));
+const stockR = timed(`age -d -i ${identity} ${work}/stock.tar.zst.age | zstd -d -q | tar -x -C ${work}/stock-restore`);
+add('stock restore: age -d | zstd -d | tar -x', stockR.sec, null);
+rmSync(join(work, 'stock-restore'), { recursive: true, force: true });
+rmSync(join(work, 'stock.tar.zst.age'));
+
+if (spawnSync('restic', ['version']).status === 0) {
+  const repo = join(work, 'restic');
+  const renv = { RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: 'bench' };
+  sh('restic init -q', renv);
+  add('restic backup', timed(`restic backup -q ${mp}`, renv).sec, stockB.sec);
+  add('restic restore', timed(`restic restore latest -q --target ${work}/restic-restore`, renv).sec, stockR.sec);
+} else rows.push({ name: 'restic', sec: NaN, mbps: NaN, ratio: null, note: 'not installed' });
+
+const drB = timed(`node ${join(ROOT, 'bin/dr')} backup`, drEnv);
+add('dr backup', drB.sec, stockB.sec, { rssMB: drB.rssMB });
+const drR = timed(`node ${join(ROOT, 'bin/dr')} restore --latest --volume bench_data --suffix _bench_r`, drEnv);
+add('dr restore (check, write, re-read)', drR.sec, stockR.sec, { rssMB: drR.rssMB });
+sh('docker volume rm bench_data_bench_r >/dev/null');
+
+// downtime on the seeded stack vs archiving the writers' volumes alone
+let downtime: { downtimeSec: number; archiveAloneSec: number; ratio: number } | null = null;
+try {
+  sh(`bash ${join(ROOT, 'test/env/stack.sh')} up 2>/dev/null`);
+  const env2 = { ...drEnv, DR_VOLUME_PREFIX: 'v2_', DR_EXPECTED_VOLUMES: '', DR_LOCAL_DIR: join(work, 'stack-backups') };
+  delete (env2 as Record<string, string>).DR_EXPECTED_VOLUMES;
+  const j = JSON.parse(timed(`node ${join(ROOT, 'bin/dr')} backup --json`, env2).stdout);
+  const vols = (j.volumes as { name: string; quiesced: string[] }[]).filter((v) => v.quiesced.length).map((v) => v.name);
+  const dirs = vols.map((v) => sh(`docker volume inspect -f "{{.Mountpoint}}" ${v}`).trim());
+  const alone = timed(dirs.map((d) => `tar -C ${d} -cf - . | zstd -1 -T0 -q | age -r ${recipient} > /dev/null`).join(' && '));
+  downtime = { downtimeSec: j.downtime.ms / 1000, archiveAloneSec: alone.sec, ratio: j.downtime.ms / 1000 / alone.sec };
+} catch (err) {
+  console.error(`[bench] downtime measurement skipped: ${(err as Error).message.split('\n')[0]}`);
+}
+
+const pad = (s: string, n: number) => s.padEnd(n);
+console.log(`\nhelpdesk-dr benchmark: scale ${scale}, ${(bytes / 1e6).toFixed(0)} MB, ${new Date().toISOString()}`);
+console.log(`${pad('step', 40)} ${pad('seconds', 8)} ${pad('MB/s', 8)} ${pad('× stock', 8)} peak RSS`);
+for (const r of rows) {
+  console.log(`${pad(r.name, 40)} ${pad(Number.isFinite(r.sec) ? r.sec.toFixed(2) : '-', 8)} ${pad(Number.isFinite(r.mbps) ? r.mbps.toFixed(0) : '-', 8)} ${pad(r.ratio === null ? '' : r.ratio.toFixed(2), 8)} ${r.rssMB ? `${r.rssMB.toFixed(0)} MB` : r.note ?? ''}`);
+}
+if (downtime) console.log(`writers' downtime ${downtime.downtimeSec.toFixed(2)} s vs archiving their volumes alone ${downtime.archiveAloneSec.toFixed(2)} s: ${downtime.ratio.toFixed(2)}×`);
+const targets = {
+  backupVsStock: rows.find((r) => r.name === 'dr backup')!.ratio, restoreVsStock: rows.find((r) => r.name.startsWith('dr restore'))!.ratio,
+  peakRssMB: Math.max(drB.rssMB, drR.rssMB), downtimeRatio: downtime?.ratio ?? null,
+};
+console.log(`targets: backup ≤ 1.0× stock: ${targets.backupVsStock!.toFixed(2)}×; restore ≤ 1.0× stock: ${targets.restoreVsStock!.toFixed(2)}×; peak RSS ≤ 256 MB: ${targets.peakRssMB.toFixed(0)} MB; downtime ≤ 1.2× archive alone: ${downtime ? downtime.ratio.toFixed(2) + '×' : 'n/a'}`);
+mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+const file = join(ROOT, 'bench/results', `${new Date().toISOString().replace(/[:.]/g, '-')}-scale${scale}.json`);
+writeFileSync(file, JSON.stringify({ scale, bytes, rows, downtime, targets }, null, 2));
+console.log(`written ${file}`);
+rmSync(work, { recursive: true, force: true });
