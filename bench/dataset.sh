@@ -5,7 +5,11 @@
 set -euo pipefail
 SCALE=${1:-1}
 VOL=bench_data
-if [ "$(docker volume inspect -f '{{ index .Labels "bench.scale" }}' "$VOL" 2>/dev/null || true)" = "$SCALE" ]; then exit 0; fi
+if [ "$(docker volume inspect -f '{{ index .Labels "bench.scale" }}' "$VOL" 2>/dev/null || true)" = "$SCALE" ]; then
+  # cached; the stopped holder container gives dr an image to read the volume with
+  docker inspect bench_holder >/dev/null 2>&1 || docker create --name bench_holder --network none -v "$VOL:/d" helpdesk-dr-test/glpi:standin >/dev/null
+  exit 0
+fi
 docker rm -f bench_holder >/dev/null 2>&1 || true
 docker volume rm -f "$VOL" >/dev/null 2>&1 || true
 docker volume create --label "bench.scale=$SCALE" "$VOL" >/dev/null

@@ -7,7 +7,9 @@ import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:cryp
 import { readFileSync } from 'node:fs';
 import { writeFile, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateIdentity, recipientOf } from './age.ts';
+import { generateIdentity, recipientOf, parseIdentities } from './age.ts';
+import { ConfigError } from './config.ts';
+import { registerSecret } from './redact.ts';
 import { rawPublicKey } from './manifest.ts';
 import { DrError, ExitCode } from './errors.ts';
 
@@ -33,6 +35,22 @@ export function loadSigningKey(path: string): KeyObject {
 export function signingKeyFromIdentityFile(text: string): string | undefined {
   const line = text.split('\n').find((l) => l.startsWith(SIGNING_COMMENT));
   return line?.slice(SIGNING_COMMENT.length).trim();
+}
+
+/**
+ * The identities of DR_AGE_IDENTITY_FILE (registered as secrets) and the trusted manifest signer (from
+ * DR_SIGNING_PUBLIC_KEY, else the key recorded in the identity file by dr keygen). `command` names who needs it.
+ */
+export function identitiesFrom(config: { identityFile?: string | undefined; signingPublicKey?: string | undefined }, command: string): { identities: string[]; trusted: string | undefined } {
+  if (!config.identityFile) throw new ConfigError([`DR_AGE_IDENTITY_FILE is required by ${command}: the age identity file from dr keygen that decrypts the backups`]);
+  let text: string;
+  try { text = readFileSync(config.identityFile, 'utf8'); } catch (err) {
+    throw new ConfigError([`DR_AGE_IDENTITY_FILE: cannot read ${config.identityFile} (${(err as NodeJS.ErrnoException).code})`]);
+  }
+  let identities: string[];
+  try { identities = parseIdentities(text, `DR_AGE_IDENTITY_FILE (${config.identityFile})`); } catch (err) { throw new ConfigError([(err as Error).message]); }
+  identities.forEach((k) => registerSecret(k));
+  return { identities, trusted: config.signingPublicKey ?? signingKeyFromIdentityFile(text) };
 }
 
 export interface KeygenResult { identityFile: string; signingKeyFile: string; recipient: string; signingPublicKey: string }

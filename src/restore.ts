@@ -8,13 +8,10 @@
  * Nothing is written before every check passed. With --suffix the volumes are restored side by side under
  * NAME+SUFFIX and nothing of the running stack is stopped.
  */
-import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Context } from './context.ts';
-import { ConfigError } from './config.ts';
-import { parseIdentities } from './age.ts';
-import { signingKeyFromIdentityFile } from './keys.ts';
+import { identitiesFrom } from './keys.ts';
 import { acquireLock } from './lock.ts';
 import { locateBackup, readManifest } from './backups.ts';
 import { selectDestinations } from './destinations.ts';
@@ -64,18 +61,6 @@ export interface RestoreSummary {
   warnings: string[];
 }
 
-function settings(ctx: Context): { identities: string[]; trusted: string | undefined } {
-  const c = ctx.config;
-  if (!c.identityFile) throw new ConfigError(['DR_AGE_IDENTITY_FILE is required by dr restore: the age identity file from dr keygen that decrypts the backups']);
-  let text: string;
-  try { text = readFileSync(c.identityFile, 'utf8'); } catch (err) {
-    throw new ConfigError([`DR_AGE_IDENTITY_FILE: cannot read ${c.identityFile} (${(err as NodeJS.ErrnoException).code})`]);
-  }
-  let identities: string[];
-  try { identities = parseIdentities(text, `DR_AGE_IDENTITY_FILE (${c.identityFile})`); } catch (err) { throw new ConfigError([errorMessage(err)]); }
-  return { identities, trusted: c.signingPublicKey ?? signingKeyFromIdentityFile(text) };
-}
-
 const KEEP_SUFFIX = (id: string) => `_pre-restore_${id.slice(0, 15).toLowerCase()}`;
 
 /** Is the volume absent, or present and empty? (reads at most two tar entries) */
@@ -100,7 +85,7 @@ async function volumeState(docker: Docker, name: string, image: string): Promise
 export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<RestoreSummary> {
   const t0 = Date.now();
   const { config, log } = ctx;
-  const { identities, trusted } = settings(ctx);
+  const { identities, trusted } = identitiesFrom(config, 'dr restore');
   const suffix = opts.suffix ?? '';
   if (suffix && !/^[A-Za-z0-9_.-]+$/.test(suffix)) throw new DrError(`--suffix ${JSON.stringify(suffix)}: use letters, digits, "_", "." or "-"`, ExitCode.usage);
   if (opts.latest && opts.id) throw new DrError('give either a backup id or --latest', ExitCode.usage);

@@ -4,7 +4,7 @@
  * than the Docker archive API. Each stage is a Duplex whose failure (exit code, stderr) fails the stream.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { Duplex, type Readable } from 'node:stream';
+import { Duplex, PassThrough, type Readable } from 'node:stream';
 import { access, constants } from 'node:fs/promises';
 import { DrError } from './errors.ts';
 
@@ -25,17 +25,26 @@ export function toolStage(cmd: string, args: string[], what: string, okCodes: nu
   child.on('close', (code) => {
     if (code !== null && !okCodes.includes(code)) d.destroy(new DrError(`${what} failed (exit ${code}): ${err.trim().split('\n').slice(-2).join(' | ')}`));
     // a tool that stops reading early would leave the writer waiting forever: that is an error, not a hang
-    else if (!d.writableFinished && !d.destroyed) d.destroy(new DrError(`${what} exited before reading all of its input`));
+    else if (!child.stdin.writableFinished && !child.stdin.destroyed && !d.destroyed) d.destroy(new DrError(`${what} exited before reading all of its input`));
   });
   d.on('close', () => { if (child.exitCode === null) child.kill(); });
   return d;
 }
 
-/** `cmd args` whose stdout is the stream (no input). */
+/** `cmd args` whose stdout is the stream (no input). Non-zero exit (outside okCodes) → the stream errors. */
 export function toolSource(cmd: string, args: string[], what: string, okCodes: number[] = [0]): Readable {
-  const d = toolStage(cmd, args, what, okCodes);
-  d.end();
-  return d;
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-2000); });
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  child.stdout.pipe(out, { end: false });
+  child.on('error', (e) => out.destroy(new DrError(`${what}: ${e.message}`)));
+  child.on('close', (code) => {
+    if (code !== null && okCodes.includes(code)) out.end();
+    else out.destroy(new DrError(`${what} failed (exit ${code}): ${err.trim().split('\n').slice(-2).join(' | ')}`));
+  });
+  out.on('close', () => { if (child.exitCode === null) child.kill(); });
+  return out;
 }
 
 /** The volume's directory on this host when we can read (and, with `write`, write) it directly. */

@@ -10,13 +10,10 @@
  * Every difference is reported with its location (part, file path, table).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Context } from './context.ts';
-import { ConfigError } from './config.ts';
-import { parseIdentities } from './age.ts';
-import { signingKeyFromIdentityFile } from './keys.ts';
+import { identitiesFrom } from './keys.ts';
 import { acquireLock } from './lock.ts';
 import { locateBackup, readManifest } from './backups.ts';
 import { selectDestinations } from './destinations.ts';
@@ -59,14 +56,6 @@ export function subsetOf(parts: PartRecord[], subset: { n: number; t: number } |
   return subset ? sorted.filter((_, i) => (i % subset.t) + 1 === subset.n) : sorted;
 }
 
-function identitiesFrom(ctx: Context): { identities: string[]; trusted: string | undefined } {
-  const c = ctx.config;
-  if (!c.identityFile) throw new ConfigError(['DR_AGE_IDENTITY_FILE is required by dr verify: the age identity file from dr keygen']);
-  let text: string;
-  try { text = readFileSync(c.identityFile, 'utf8'); } catch (err) { throw new ConfigError([`DR_AGE_IDENTITY_FILE: cannot read ${c.identityFile} (${(err as NodeJS.ErrnoException).code})`]); }
-  try { return { identities: parseIdentities(text, `DR_AGE_IDENTITY_FILE (${c.identityFile})`), trusted: c.signingPublicKey ?? signingKeyFromIdentityFile(text) }; } catch (err) { throw new ConfigError([errorMessage(err)]); }
-}
-
 /** Removes what a drill created: scratch volumes labelled dr.drill=<tag> and the temporary containers. */
 export async function cleanupDrill(docker: Docker, tag: string): Promise<void> {
   const containers = await docker.listContainers({ all: true, filters: { label: [HELPER_LABEL] } });
@@ -80,7 +69,7 @@ export async function runVerify(ctx: Context, opts: { id?: string; latest?: bool
   const { config, log } = ctx;
   if (!['quick', 'read', 'full'].includes(opts.level)) throw new DrError(`--level ${opts.level}: use quick, read or full`, ExitCode.usage);
   const subset = parseSubset(opts.subset);
-  const { identities, trusted } = identitiesFrom(ctx);
+  const { identities, trusted } = identitiesFrom(config, 'dr verify');
   if (opts.id && opts.latest) throw new DrError('give either a backup id or --latest', ExitCode.usage);
   const { id, storage } = await locateBackup(selectDestinations(config, opts.from, log), opts.latest || !opts.id ? undefined : opts.id);
   await mkdir(config.localDir, { recursive: true, mode: 0o700 });
