@@ -81,6 +81,10 @@ export async function storePart(
     return t;
   });
   if (!targets.length) throw new DrError('every destination has failed');
+  // when the source fails (a dump exits non-zero, a volume vanishes) its error is the one to report, whatever
+  // stage noticed the breakage first
+  let sourceErr: unknown = null;
+  source.once('error', (e) => { sourceErr ??= e; });
   const fan = new Writable({
     highWaterMark: 1 << 20,
     write(chunk: Buffer, _e, cb) {
@@ -101,7 +105,7 @@ export async function storePart(
     source.destroy();
     for (const t of targets) t.body.destroy();
     await Promise.allSettled(targets.map((t) => t.put));
-    throw err;
+    throw sourceErr ?? err;
   }
   if (targets.every((t) => t.dead)) throw new DrError(`every destination failed while writing ${key}: ${targets.map((t) => dests.errorOf(t.s)).join('; ')}`);
   return { key, kind, source: sourceName, compression: opts.compression, stored: stored.digest(), plain: plain.digest() };
