@@ -57,7 +57,7 @@ export async function createHelper(docker: Docker, image: string, volume: string
 /** Removes helper containers left behind by an interrupted run. */
 export async function removeStaleHelpers(docker: Docker): Promise<number> {
   const list = await docker.listContainers({ all: true, filters: { label: [HELPER_LABEL] } });
-  await Promise.all(list.filter((c) => c.State !== 'running').map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+  await Promise.all(list.filter((c) => c.State !== 'running').map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})));
   return list.length;
 }
 
@@ -118,7 +118,7 @@ export async function readVolume(docker: Docker, volume: string, image: string |
   }
   if (!image) throw new DrError(`volume ${volume}: no image to create a helper container from`);
   const helper = await createHelper(docker, image, volume);
-  return { stream: await volumeTar(helper, volume), via: 'api', done: () => helper.remove({ force: true }).then(() => {}, () => {}) };
+  return { stream: await volumeTar(helper, volume), via: 'api', done: () => helper.remove({ force: true, v: true }).then(() => {}, () => {}) };
 }
 
 export function newIndexStream(): PassThrough {

@@ -154,7 +154,7 @@ export async function restoreDatabase(job: DbRestoreJob): Promise<DbRestoreResul
     }
     await c.stop({ t: 60 });
   } finally {
-    await c.remove({ force: true }).catch((e: unknown) => job.log.warn({ container: name, err: errorMessage(e) }, 'could not remove the temporary container'));
+    await c.remove({ force: true, v: true }).catch((e: unknown) => job.log.warn({ container: name, err: errorMessage(e) }, 'could not remove the temporary container'));
   }
   return result;
 }
@@ -184,7 +184,7 @@ async function restoreRedis(job: DbRestoreJob): Promise<Record<string, number>> 
     const got = plain.plain.digest();
     if (got.sha256 !== part.plain.sha256) throw new CheckError(`part ${part.key}: content differs from the manifest`);
   } finally {
-    await helper.remove({ force: true }).catch(() => {});
+    await helper.remove({ force: true, v: true }).catch(() => {});
   }
   const name = `dr-restore-${job.manifest.id.toLowerCase()}-${job.db.container}`;
   const c = await job.docker.createContainer({
@@ -218,7 +218,7 @@ async function restoreRedis(job: DbRestoreJob): Promise<Record<string, number>> 
     await c.wait();
     return keys;
   } finally {
-    await c.remove({ force: true }).catch(() => {});
+    await c.remove({ force: true, v: true }).catch(() => {});
   }
 }
 

@@ -78,7 +78,7 @@ async function volumeState(docker: Docker, name: string, image: string): Promise
     }
     return bytes > 3 * 512 + 1024 ? 'non-empty' : 'empty';
   } finally {
-    await helper.remove({ force: true }).catch(() => {});
+    await helper.remove({ force: true, v: true }).catch(() => {});
   }
 }
 
@@ -220,7 +220,7 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
         try {
           await Promise.all([helper.putArchive(plain.stream, { path: '/vol' }), plain.done]);
         } finally {
-          await helper.remove({ force: true }).catch(() => {});
+          await helper.remove({ force: true, v: true }).catch(() => {});
         }
         await fixRoot(docker, image, pv.target, indexes.get(v.name)!.get('.'));
       }
@@ -301,7 +301,7 @@ async function fixRoot(docker: Docker, image: string, volume: string, root: Inde
     const r = await c.wait() as { StatusCode: number };
     if (r.StatusCode !== 0) throw new DrError(`volume ${volume}: could not set the owner and mode of its root directory`);
   } finally {
-    await c.remove({ force: true }).catch(() => {});
+    await c.remove({ force: true, v: true }).catch(() => {});
   }
 }
 
@@ -313,8 +313,8 @@ async function keepOld(docker: Docker, volume: string, keepAs: string, image: st
   try {
     await dst.putArchive(await volumeTar(src, volume), { path: '/vol' });
   } finally {
-    await src.remove({ force: true }).catch(() => {});
-    await dst.remove({ force: true }).catch(() => {});
+    await src.remove({ force: true, v: true }).catch(() => {});
+    await dst.remove({ force: true, v: true }).catch(() => {});
   }
   const wipe = await docker.createContainer({
     Image: image, Entrypoint: ['sh', '-c', 'find /vol -mindepth 1 -delete'], Cmd: [], Labels: { 'dr.helper': 'restore', 'dr.exclude': 'true' },
@@ -325,7 +325,7 @@ async function keepOld(docker: Docker, volume: string, keepAs: string, image: st
     const r = await wipe.wait() as { StatusCode: number };
     if (r.StatusCode !== 0) throw new DrError(`could not empty volume ${volume} (its old content is safe in ${keepAs})`);
   } finally {
-    await wipe.remove({ force: true }).catch(() => {});
+    await wipe.remove({ force: true, v: true }).catch(() => {});
   }
   log.warn({ volume, keptAs: keepAs }, 'old content kept; remove that volume once the restore is confirmed');
 }

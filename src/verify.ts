@@ -59,7 +59,7 @@ export function subsetOf(parts: PartRecord[], subset: { n: number; t: number } |
 /** Removes what a drill created: scratch volumes labelled dr.drill=<tag> and the temporary containers. */
 export async function cleanupDrill(docker: Docker, tag: string): Promise<void> {
   const containers = await docker.listContainers({ all: true, filters: { label: [HELPER_LABEL] } });
-  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})));
   const { Volumes } = await docker.listVolumes({ filters: { label: [`dr.drill=${tag}`] } });
   await Promise.all((Volumes ?? []).map((v) => docker.getVolume(v.Name).remove({ force: true }).catch(() => {})));
 }

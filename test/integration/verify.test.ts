@@ -31,6 +31,8 @@ const verify = async (e: BackupEnv, ...args: string[]) => {
 
 test('a good backup passes quick, read and full; full leaves nothing behind and never touches the live stack', async () => {
   const starts = [...WRITERS, ...DATABASES].map(startedAt);
+  const dangling = () => docker('volume', 'ls', '-q', '--filter', 'dangling=true').split('\n').filter(Boolean).sort();
+  const danglingBefore = dangling();
   for (const level of ['quick', 'read', 'full']) {
     const reportFile = join(scratchDir(), `drill-${level}.md`);
     const r = await verify(env, '--level', level, '--report', reportFile);
@@ -50,6 +52,7 @@ test('a good backup passes quick, read and full; full leaves nothing behind and 
   assert.equal(docker('volume', 'ls', '-q', '--filter', 'label=dr.drill'), '', 'no scratch volume left');
   assert.equal(docker('ps', '-aq', '--filter', 'label=dr.helper'), '', 'no temporary container left');
   assert.deepEqual([...WRITERS, ...DATABASES].map(startedAt), starts, 'the live stack was never stopped');
+  assert.deepEqual(dangling(), danglingBefore, 'no anonymous volume left by temporary containers');
 });
 
 test('--subset 1/3, 2/3 and 3/3 together read every part exactly once', async () => {
