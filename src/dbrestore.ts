@@ -18,7 +18,7 @@ import { ENGINES } from './engines/index.ts';
 import type { DbTarget } from './engines/types.ts';
 import { mariadbDumpCmd, pgDumpCmd } from './dump.ts';
 import { createMysqlDumpStats, createPgDumpStats, type DumpStats, type DumpStatsSink } from './dumpstats.ts';
-import { openPart, readPart, CheckError } from './check.ts';
+import { openPart, CheckError } from './check.ts';
 import { createHelper, HELPER_LABEL } from './archive.ts';
 import type { DatabaseRecord, Manifest, PartRecord } from './manifest.ts';
 import type { Storage } from './storage/types.ts';
@@ -222,4 +222,3 @@ async function restoreRedis(job: DbRestoreJob): Promise<Record<string, number>> 
   }
 }
 
-export { readPart };

@@ -15,7 +15,7 @@ import { identitiesFrom } from './keys.ts';
 import { acquireLock } from './lock.ts';
 import { locateBackup, readManifest } from './backups.ts';
 import { selectDestinations } from './destinations.ts';
-import { checkSignature, FORMAT, type Manifest, type PartRecord, type VolumeRecord, type DatabaseRecord } from './manifest.ts';
+import { checkSignature, FORMAT, type PartRecord, type VolumeRecord, type DatabaseRecord } from './manifest.ts';
 import { readPart, loadIndex, tarChecker, openPart, CheckError, nullSink } from './check.ts';
 import { localMountpoint, toolStage } from './tools.ts';
 import { createHelper, volumeTar, readVolume, removeStaleHelpers, type IndexEntry } from './archive.ts';
@@ -24,7 +24,7 @@ import { discover, type ContainerInfo } from './discover.ts';
 import { Quiescer, recoverStopped } from './quiesce.ts';
 import { startAndWait, type ServiceState } from './stackctl.ts';
 import { pipeline } from 'node:stream/promises';
-import { DrError, ExitCode, errorMessage } from './errors.ts';
+import { DrError, ExitCode } from './errors.ts';
 
 export interface RestoreOptions {
   id?: string;

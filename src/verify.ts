@@ -22,7 +22,6 @@ import { checkStoredPart, readPart, loadIndex, tarChecker } from './check.ts';
 import { runRestore } from './restore.ts';
 import { HELPER_LABEL } from './archive.ts';
 import { DrError, ExitCode, errorMessage } from './errors.ts';
-import type { Storage } from './storage/types.ts';
 
 export type Level = 'quick' | 'read' | 'full';
 export interface Check { level: Level; subject: string; check: string; ok: boolean; detail: string }
