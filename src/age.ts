@@ -580,9 +580,10 @@ function unwrapFileKey(stanzas: Stanza[], identities: Identity[]): Buffer {
  * A Transform that decrypts age data with the given `AGE-SECRET-KEY-1…` identities (invalid ones throw AgeError
  * here). Plaintext of a chunk is emitted only after its tag verifies; the stream fails with an AgeError on any
  * format, integrity or authentication problem, so a consumer must treat output as valid only if the stream ends
- * without error (truncation is detected only at the end).
+ * without error (truncation is detected only at the end). With `headerOnly` it only proves that an identity
+ * opens the header (file key unwrapped, header MAC verified) and emits nothing.
  */
-export function createDecryptStream(identities: string[]): Transform {
+export function createDecryptStream(identities: string[], opts: { headerOnly?: boolean } = {}): Transform {
   if (identities.length === 0) throw new AgeError('age: no identities to decrypt with');
   const ids: Identity[] = identities.map((s, i) => {
     let raw: Buffer;
@@ -669,9 +670,10 @@ export function createDecryptStream(identities: string[]): Transform {
           if (!timingSafeEqual(headerMac(fileKey, done.header.macInput), done.header.mac)) {
             throw new AgeError('age: header MAC mismatch (header modified, or corrupted)');
           }
-          phase = 'nonce';
+          phase = opts.headerOnly ? 'done' : 'nonce';
           off = done.end;
         }
+        if (opts.headerOnly) return callback();
         payload(this, chunk, off);
         callback();
       } catch (err) {

@@ -46,6 +46,8 @@ export interface BackupPlan {
   /** covered by a logical dump (hot mode) */
   dumpedVolumes: { volume: string; container: string }[];
   stop: string[];
+  /** `stop` grouped into waves: the containers of one wave are stopped (and started) together */
+  waves: string[][];
   compression: string;
   recipients: string[];
 }
@@ -75,7 +77,8 @@ function settingsFor(ctx: Context): Settings {
 
 export function planBackup(report: Discovery, mode: 'hot' | 'cold', id: string, ctx: Context, recipients: string[]): BackupPlan {
   const dbs = report.databases;
-  const stop = [...report.stopOrder, ...(mode === 'cold' ? dbs.map((d) => d.container) : [])];
+  const waves = [...report.stopWaves, ...(mode === 'cold' && dbs.length ? [dbs.map((d) => d.container)] : [])];
+  const stop = waves.flat();
   const stopped = new Set(stop);
   const volumes = report.volumes.filter((v) => !v.excluded);
   const dumpedVolumes: BackupPlan['dumpedVolumes'] = [];
@@ -92,7 +95,7 @@ export function planBackup(report: Discovery, mode: 'hot' | 'cold', id: string, 
   return {
     id, mode, destination: ctx.config.localDir,
     dumps: dbs.map((d) => ({ container: d.container, engine: d.engine, databases: d.databases })),
-    hotVolumes: hot, quiescedVolumes: quiesced, dumpedVolumes, stop,
+    hotVolumes: hot, quiescedVolumes: quiesced, dumpedVolumes, stop, waves,
     compression: ctx.config.compression, recipients,
   };
 }
@@ -102,7 +105,7 @@ export function renderPlan(p: BackupPlan): string {
     `Backup plan ${p.id} (${p.mode} mode) → local ${p.destination}`,
     `  dumps:            ${p.dumps.map((d) => `${d.container} (${d.engine}: ${d.databases.join(', ') || 'all'})`).join('; ') || '(none)'}`,
     `  archived live:    ${p.hotVolumes.join(', ') || '(none)'}`,
-    `  stopped, in order: ${p.stop.join(', ') || '(none)'}`,
+    `  stopped, by wave: ${p.waves.map((w) => w.join(' + ')).join(', then ') || '(none)'}`,
     `  archived stopped: ${p.quiescedVolumes.join(', ') || '(none)'}`,
     `  covered by dumps: ${p.dumpedVolumes.map((d) => `${d.volume} (${d.container})`).join(', ') || '(none)'}`,
     `  parts: tar → ${p.compression} → age to ${p.recipients.length} recipient(s) → SHA-256 → destination`,
@@ -183,7 +186,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
 
     // 3. quiesce, archive, restart (restart also happens in finally on any error or signal)
     abort.signal.throwIfAborted();
-    await quiescer.stop(plan.stop);
+    await quiescer.stop(plan.waves);
     volumeRecords.push(...(await archive(plan.quiescedVolumes, quiescer.stopped.map((s) => s.name))));
     const restartFailures = await quiescer.restartAll();
     if (restartFailures.length) throw new DrError(restartFailures.join('; '));

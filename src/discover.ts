@@ -74,6 +74,8 @@ export interface Discovery {
   databases: DatabaseInfo[];
   /** writers in the order they are stopped (dependents first); started again in reverse */
   stopOrder: string[];
+  /** the writers grouped into waves stopped together (stopWavesOf) */
+  stopWaves: string[][];
   problems: Problem[];
 }
 
@@ -214,6 +216,7 @@ export async function discover(docker: Docker, config: Pick<Config, 'volumePrefi
   // --- writers --------------------------------------------------------------------------------------
   const writers = containers.filter((c) => c.writer && !c.excluded);
   const stopOrder = stopOrderOf(writers.map((w) => ({ name: w.name, dependsOn: w.dependsOn })));
+  const stopWaves = stopWavesOf(writers.map((w) => ({ name: w.name, dependsOn: w.dependsOn })));
   for (const w of writers) {
     if (w.engine) {
       problems.push({ subject: w.name, message: `${w.name} is labelled ${LABEL_STOP}=true but is a ${w.engine} database`,
@@ -225,10 +228,31 @@ export async function discover(docker: Docker, config: Pick<Config, 'volumePrefi
     report: {
       prefix,
       docker: { endpoint, serverVersion: version.Version },
-      volumes, containers, databases, stopOrder, problems,
+      volumes, containers, databases, stopOrder, stopWaves, problems,
     },
     handles: { containers: handles },
   };
+}
+
+/**
+ * Containers grouped into waves that can be stopped together: wave 0 holds what nothing else in the set
+ * depends on, each later wave what only earlier waves depend on. Started again in reverse (dependencies
+ * first). Within a wave the order is stopOrderOf's; a cycle falls back to one container per wave.
+ */
+export function stopWavesOf(items: readonly { name: string; dependsOn: readonly string[] }[]): string[][] {
+  const order = stopOrderOf(items);
+  const names = new Set(order);
+  const deps = new Map(items.map((i) => [i.name, i.dependsOn.filter((d) => names.has(d) && d !== i.name)]));
+  const left = new Set(order);
+  const waves: string[][] = [];
+  while (left.size) {
+    const needed = new Set([...left].flatMap((n) => deps.get(n)!));
+    let wave = order.filter((n) => left.has(n) && !needed.has(n));
+    if (!wave.length) wave = [order.find((n) => left.has(n))!];
+    for (const n of wave) left.delete(n);
+    waves.push(wave);
+  }
+  return waves;
 }
 
 /**

@@ -11,7 +11,7 @@ import { errorMessage } from './errors.ts';
 
 const JOURNAL = '.dr-stopped.json';
 
-export interface StoppedRecord { name: string; stoppedAt: string; startedAt: string | null }
+export interface StoppedRecord { name: string; stoppedAt: string; startedAt: string | null; wave: number }
 
 async function writeJournal(dir: string, names: string[]): Promise<void> {
   const tmp = join(dir, `${JOURNAL}.tmp`);
@@ -46,6 +46,7 @@ export class Quiescer {
   private readonly log: Logger;
   private readonly timeoutSec: number;
   readonly stopped: StoppedRecord[] = [];
+  private readonly waves: string[][] = [];
   private firstStop = 0;
   private lastStart = 0;
 
@@ -56,32 +57,46 @@ export class Quiescer {
     this.timeoutSec = timeoutSec;
   }
 
-  /** Stops running containers in the given order; containers already stopped are left alone (and never started). */
-  async stop(names: string[]): Promise<void> {
-    for (const name of names) {
-      const c = this.docker.getContainer(name);
-      const st = await c.inspect();
-      if (!st.State.Running) { this.log.info({ container: name }, 'not running: nothing to stop'); continue; }
-      await writeJournal(this.dir, [...this.stopped.map((s) => s.name), name]);
+  /**
+   * Stops running containers wave by wave (stopWavesOf: the containers of one wave together, a wave only
+   * after the one before is down); containers already stopped are left alone (and never started).
+   */
+  async stop(waves: string[][]): Promise<void> {
+    for (const wave of waves) {
+      const running: string[] = [];
+      for (const name of wave) {
+        const st = await this.docker.getContainer(name).inspect();
+        if (st.State.Running) running.push(name);
+        else this.log.info({ container: name }, 'not running: nothing to stop');
+      }
+      if (!running.length) continue;
+      await writeJournal(this.dir, [...this.stopped.map((s) => s.name), ...running]);
       if (!this.firstStop) this.firstStop = Date.now();
-      this.stopped.push({ name, stoppedAt: new Date().toISOString(), startedAt: null });
-      await c.stop({ t: this.timeoutSec }).catch((err: { statusCode?: number }) => { if (err.statusCode !== 304) throw err; });
-      this.log.info({ container: name }, 'stopped');
+      const wi = this.waves.length;
+      this.waves.push(running);
+      for (const name of running) this.stopped.push({ name, stoppedAt: new Date().toISOString(), startedAt: null, wave: wi });
+      const results = await Promise.allSettled(running.map(async (name) => {
+        await this.docker.getContainer(name).stop({ t: this.timeoutSec }).catch((err: { statusCode?: number }) => { if (err.statusCode !== 304) throw err; });
+        this.log.info({ container: name }, 'stopped');
+      }));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     }
   }
 
-  /** Starts everything stopped, in reverse order; never throws — returns the failures. */
+  /** Starts everything stopped, wave by wave in reverse (a wave's containers together); never throws — returns the failures. */
   async restartAll(): Promise<string[]> {
     const failures: string[] = [];
-    for (const rec of [...this.stopped].reverse()) {
-      if (rec.startedAt) continue;
-      try {
-        await this.docker.getContainer(rec.name).start().catch((err: { statusCode?: number }) => { if (err.statusCode !== 304) throw err; });
-        rec.startedAt = new Date().toISOString();
-        this.log.info({ container: rec.name }, 'started');
-      } catch (err) {
-        failures.push(`${rec.name}: could not be started again: ${errorMessage(err)} (start it with: docker start ${rec.name})`);
-      }
+    for (let wi = this.waves.length - 1; wi >= 0; wi--) {
+      await Promise.all(this.stopped.filter((rec) => rec.wave === wi && !rec.startedAt).map(async (rec) => {
+        try {
+          await this.docker.getContainer(rec.name).start().catch((err: { statusCode?: number }) => { if (err.statusCode !== 304) throw err; });
+          rec.startedAt = new Date().toISOString();
+          this.log.info({ container: rec.name }, 'started');
+        } catch (err) {
+          failures.push(`${rec.name}: could not be started again: ${errorMessage(err)} (start it with: docker start ${rec.name})`);
+        }
+      }));
     }
     if (this.firstStop) this.lastStart = Date.now();
     if (failures.length === 0) await rm(join(this.dir, JOURNAL), { force: true });

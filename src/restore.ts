@@ -1,8 +1,9 @@
 /**
  * The restore lifecycle, top to bottom:
- *   validate → lock → manifest + signature → read-check every part it will use (stored and plaintext
- *   SHA-256, tar entries sanitised and compared with the index) → target volumes fresh (or --force: old
- *   content kept) → stop the containers using them → write volumes → re-read and compare with the index →
+ *   validate → lock → manifest + signature → check every part it will use (stored size and SHA-256 against
+ *   the signed manifest, age header opens, index entries safe) → target volumes fresh (or --force: old
+ *   content kept) → stop the containers using them → write volumes, every tar entry gated against the index →
+ *   re-read and compare every file with the index →
  *   replay databases into throwaway containers and compare table statistics → start the stack in
  *   dependency order and wait for its healthchecks → summary with RTO and RPO.
  * Nothing is written before every check passed. With --suffix the volumes are restored side by side under
@@ -16,11 +17,12 @@ import { acquireLock } from './lock.ts';
 import { locateBackup, readManifest } from './backups.ts';
 import { selectDestinations } from './destinations.ts';
 import { checkSignature, FORMAT, type PartRecord, type VolumeRecord, type DatabaseRecord } from './manifest.ts';
-import { readPart, loadIndex, tarChecker, openPart, CheckError, nullSink } from './check.ts';
+import { readPart, loadIndex, tarChecker, openPlain, precheckPart, indexProblem, CheckError, nullSink } from './check.ts';
+import { tarGate } from './gate.ts';
 import { localMountpoint, toolStage } from './tools.ts';
 import { createHelper, volumeTar, readVolume, removeStaleHelpers, type IndexEntry } from './archive.ts';
 import { restoreDatabase, type DbRestoreResult } from './dbrestore.ts';
-import { discover, type ContainerInfo } from './discover.ts';
+import { discover, stopWavesOf, type ContainerInfo } from './discover.ts';
 import { Quiescer, recoverStopped } from './quiesce.ts';
 import { startAndWait, type ServiceState } from './stackctl.ts';
 import { pipeline } from 'node:stream/promises';
@@ -47,6 +49,8 @@ export interface RestorePlan {
   volumes: { name: string; target: string; create: boolean; keepOldAs: string | null }[];
   databases: { container: string; engine: string; databases: string[]; volume: string; create: boolean; keepOldAs: string | null }[];
   stop: string[];
+  /** `stop` grouped into waves stopped together */
+  stopWaves: string[][];
   start: string[];
 }
 
@@ -125,7 +129,9 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
       }
     }
 
-    // 3. read-check every part this restore will use, before writing anything
+    // 3. check every part this restore will use, before writing anything: stored size and SHA-256 against the
+    //    signed manifest, the age header opens, every index entry is safe. --dry-run reads every part in full
+    //    (decrypt, decompress, plaintext SHA-256, each tar entry sanitised and compared with the index).
     const parts = (keys: (string | null)[]) => keys.filter((k): k is string => !!k).map((k) => {
       const p = m.parts.find((x) => x.key === k);
       if (!p) throw new CheckError(`backup ${id}: the manifest names part ${k} but does not describe it`);
@@ -135,19 +141,27 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
     for (const v of vols) {
       const [vp, ip] = parts([v.part, v.index]) as [PartRecord, PartRecord];
       const index = await loadIndex(storage, m, ip, identities);
-      const checker = tarChecker(v.name, index);
-      await readPart(storage, m, vp, identities, checker.sink);
-      if (checker.diffs.length) throw new CheckError(`volume ${v.name}: the archive differs from its index: ${checker.diffs.slice(0, 10).join('; ')}`);
+      const bad = indexProblem(v.name, index);
+      if (bad) throw bad;
+      if (opts.dryRun) {
+        const checker = tarChecker(v.name, index);
+        await readPart(storage, m, vp, identities, checker.sink);
+        if (checker.diffs.length) throw new CheckError(`volume ${v.name}: the archive differs from its index: ${checker.diffs.slice(0, 10).join('; ')}`);
+      } else await precheckPart(storage, m, vp, identities);
       indexes.set(v.name, index);
     }
-    for (const d of dbs) for (const p of parts([...d.databases.map((x) => x.part), ...d.extraParts.map((x) => x.part)])) await readPart(storage, m, p, identities);
-    log.info({ id, volumes: vols.length, databases: dbs.length }, 'every part checked: signature, SHA-256, tar entries, index');
+    for (const d of dbs) {
+      for (const p of parts([...d.databases.map((x) => x.part), ...d.extraParts.map((x) => x.part)])) {
+        await (opts.dryRun ? readPart(storage, m, p, identities) : precheckPart(storage, m, p, identities));
+      }
+    }
+    log.info({ id, volumes: vols.length, databases: dbs.length }, opts.dryRun ? 'every part read in full and checked' : 'every part checked: signature, stored SHA-256, age header, index entries');
 
     // 4. plan: targets must be fresh (absent or empty) unless --force
     const { report } = await discover(docker, config, ctx.dockerEndpoint).catch(() => ({ report: null }));
     const stack: ContainerInfo[] = report?.containers ?? [];
     const anyImage = (prefer: string[]) => prefer.find(Boolean) ?? stack[0]?.imageId ?? m.databases[0]?.imageId;
-    const plan: RestorePlan = { id, from: `${storage.kind} ${storage.location}`, volumes: [], databases: [], stop: [], start: [] };
+    const plan: RestorePlan = { id, from: `${storage.kind} ${storage.location}`, volumes: [], databases: [], stop: [], stopWaves: [], start: [] };
     const refuse: string[] = [];
     const target = async (name: string, image: string) => {
       const t = name + suffix;
@@ -174,7 +188,8 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
       const users = stack.filter((c) => !c.excluded && c.mounts.some((mt) => targets.has(mt.volume)));
       const writers = stack.filter((c) => c.writer && !c.excluded);
       const stopSet = new Set([...users, ...writers].filter((c) => c.running).map((c) => c.name));
-      plan.stop = report ? [...report.stopOrder.filter((n) => stopSet.has(n)), ...[...stopSet].filter((n) => !report.stopOrder.includes(n)).sort()] : [];
+      plan.stopWaves = stopWavesOf(stack.filter((c) => stopSet.has(c.name)).map((c) => ({ name: c.name, dependsOn: c.dependsOn })));
+      plan.stop = plan.stopWaves.flat();
       plan.start = full ? stack.filter((c) => !c.excluded).map((c) => c.name) : [...stopSet];
       const missing = dbs.filter((d) => !stack.some((c) => c.name === d.container));
       if (missing.length) {
@@ -188,7 +203,7 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
 
     // 5. stop what uses the targets; keep old content (--force); create missing volumes
     await removeStaleHelpers(docker);
-    await quiescer.stop(plan.stop);
+    await quiescer.stop(plan.stopWaves);
     const labelsFor = (name: string, labels: Record<string, string>) => ({
       ...(suffix ? { ...Object.fromEntries(Object.entries(labels).filter(([k]) => !k.startsWith('com.docker.compose.'))), 'dr.restored-from': `${id}:${name}` } : labels),
       ...(opts.volumeLabels ?? {}),
@@ -211,21 +226,21 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
       const [vp] = parts([v.part]) as [PartRecord];
       const image = anyImage([stack.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '', m.containers.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? ''])!;
       const mp = await localMountpoint(await docker.getVolume(pv.target).inspect().then((x) => x.Mountpoint, () => undefined), true);
-      const plain = await openPart(storage, m, vp, identities);
+      // every entry passes the gate (safe, and exactly as the index lists it) before the extractor sees it
+      const gate = tarGate(v.name, indexes.get(v.name)!);
+      const plain = await openPlain(storage, m, vp, identities);
       if (mp) {
-        // GNU tar straight into the volume's directory (entries were sanitised before anything was written)
-        await Promise.all([pipeline(plain.stream, toolStage('tar', ['-C', mp, '-x', '-p', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${pv.target}`), nullSink()), plain.done]);
+        // GNU tar straight into the volume's directory
+        await pipeline(plain, gate.stream, toolStage('tar', ['-C', mp, '-x', '-p', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${pv.target}`), nullSink());
       } else {
         const helper = await createHelper(docker, image, pv.target, false, 'restore');
         try {
-          await Promise.all([helper.putArchive(plain.stream, { path: '/vol' }), plain.done]);
+          await Promise.all([helper.putArchive(gate.stream, { path: '/vol' }), pipeline(plain, gate.stream)]);
         } finally {
           await helper.remove({ force: true, v: true }).catch(() => {});
         }
         await fixRoot(docker, image, pv.target, indexes.get(v.name)!.get('.'));
       }
-      const got = plain.plain.digest();
-      if (got.sha256 !== vp.plain.sha256) throw new CheckError(`part ${vp.key} changed while it was being restored`);
       // every restored file re-read and compared with the index
       const checker = tarChecker(pv.target, indexes.get(v.name)!, false);
       const back = await readVolume(docker, pv.target, image);

@@ -225,7 +225,7 @@ test('dr backup --dry-run prints the plan and touches nothing', async () => {
   const starts = WRITERS.map(startedAt);
   const r = await runDr(['backup', '--dry-run'], e4);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /stopped, in order: v2_glpi, v2_chatwoot_sidekiq, v2_chatwoot/);
+  assert.match(r.stdout, /stopped, by wave: v2_glpi \+ v2_chatwoot_sidekiq \+ v2_chatwoot\n/);
   assert.match(r.stdout, /covered by dumps: v2_chatwoot_db_data/);
   assert.match(r.stdout, /Dry run: nothing was touched/);
   assert.deepEqual(WRITERS.map(startedAt), starts);

@@ -118,7 +118,7 @@ async function hostileCopy(name: string, entries: (p: tar.Pack) => void): Promis
   });
 }
 
-test('hostile archive entries are refused before any write, naming the entry', async () => {
+test('hostile archive entries are refused at the gate before the extractor sees them, naming the entry; nothing stays written', async () => {
   const cases: [string, (p: tar.Pack) => void, RegExp][] = [
     ['dotdot', (p) => p.entry({ name: './../evil.php' }, 'x'), /refusing the archive: path "\.\/\.\.\/evil\.php" contains "\.\."/],
     ['absolute', (p) => p.entry({ name: '/etc/cron.d/evil' }, 'x'), /absolute path "\/etc\/cron\.d\/evil"/],
@@ -134,6 +134,7 @@ test('hostile archive entries are refused before any write, naming the entry', a
     assert.match(r.stderr, /volume v2_glpi_config: refusing the archive/, name);
     assert.match(r.stderr, expected, name);
     assert.deepEqual(volumesWithSuffix(`_host${name}`), [], `${name}: nothing written`);
+    assert.ok(!existsSync('/etc/cron.d/evil') && !existsSync(join(ROOT, '..', 'evil.php')), `${name}: nothing outside`);
   }
 });
 

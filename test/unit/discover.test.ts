@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { engineFromImage, engineFromProcesses } from '../../src/engines/index.ts';
-import { stopOrderOf } from '../../src/discover.ts';
+import { stopOrderOf, stopWavesOf } from '../../src/discover.ts';
 
 test('engine from the image repository name', () => {
   assert.equal(engineFromImage('mariadb:10.11'), 'mariadb');
@@ -33,4 +33,12 @@ test('stop order: dependents before what they depend on, reverse of start order;
   assert.equal(order.length, 3);
   // a cycle still yields every item once
   assert.deepEqual(stopOrderOf([{ name: 'x', dependsOn: ['y'] }, { name: 'y', dependsOn: ['x'] }]).sort(), ['x', 'y']);
+});
+
+test('stop waves: independent containers stop together, a dependency only after its dependents', () => {
+  assert.deepEqual(stopWavesOf([{ name: 'b', dependsOn: [] }, { name: 'a', dependsOn: [] }, { name: 'c', dependsOn: [] }]), [['c', 'b', 'a']]);
+  const waves = stopWavesOf([{ name: 'api', dependsOn: ['db'] }, { name: 'web', dependsOn: ['api'] }, { name: 'worker', dependsOn: ['api'] }, { name: 'db', dependsOn: [] }, { name: 'glpi', dependsOn: [] }]);
+  assert.deepEqual(waves.map((w) => [...w].sort()), [['glpi', 'web', 'worker'], ['api'], ['db']]);
+  // a cycle: every item once, one per wave
+  assert.deepEqual(stopWavesOf([{ name: 'x', dependsOn: ['y'] }, { name: 'y', dependsOn: ['x'] }]).flat().sort(), ['x', 'y']);
 });
