@@ -18,6 +18,7 @@ import { loadSigningKey } from './keys.ts';
 import { acquireLock } from './lock.ts';
 import { discover, type Discovery, type DiscoveryHandles, type VolumeInfo } from './discover.ts';
 import { recoverStopped, Quiescer } from './quiesce.ts';
+import { hold } from './hold.ts';
 import { removeStaleHelpers, readVolume, indexBuilder, newIndexStream } from './archive.ts';
 import { dumpDatabase, safeSegment } from './dump.ts';
 import { storePart, EXT, type PartOptions } from './pipeline.ts';
@@ -178,6 +179,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     // 2. volumes nobody stops: archived live
     const archive = (names: string[], quiesced: string[]) => mapLimit(names, config.parallelism, async (name) => {
       abort.signal.throwIfAborted();
+      await hold(`volume:${name}`, abort.signal);
       const r = await archiveVolume(docker, dests, id, report.volumes.find((v) => v.name === name)!, report, handles, partOpts);
       parts.push(...r.parts);
       return { ...r.record, quiesced };
@@ -212,6 +214,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       warnings: databases.flatMap((d) => d.warnings),
     }, settings.signingKey);
     abort.signal.throwIfAborted();
+    await hold('manifest', abort.signal);
     await putSmall(dests, `${id}/manifest.json`, serializeManifest(manifest));
     for (const d of dests.all.filter((x) => dests.errorOf(x))) await d.deletePrefix(id).catch(() => {}); // orphans also go at the next backup
     log.info({ id, parts: parts.length, durationMs: manifest.durationMs, downtimeMs: manifest.downtime.ms, copies: dests.status(true) }, 'backup committed');

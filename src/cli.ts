@@ -1,6 +1,7 @@
 /** The `dr` command line (commander). Only commands that work are registered. */
 import { Command, CommanderError } from 'commander';
 import { createContext } from './context.ts';
+import { recoverIfIdle } from './quiesce.ts';
 import { DrError, ExitCode, errorMessage } from './errors.ts';
 import { scrub } from './redact.ts';
 import { statusCommand } from './commands/status.ts';
@@ -29,6 +30,9 @@ function action<A extends unknown[]>(fn: (ctx: ReturnType<typeof createContext>,
   return async (...args: A) => {
     try {
       const ctx = createContext();
+      // writers a killed run left stopped come back with the next dr command (when nothing holds the lock)
+      await recoverIfIdle(ctx.config.localDir, ctx.config.lockStaleSec, ctx.docker, ctx.log)
+        .catch((err: unknown) => ctx.log.error({ err: errorMessage(err) }, 'could not restart containers left stopped by an interrupted run'));
       const code = await fn(ctx, ...args);
       process.exitCode = code;
     } catch (err) {

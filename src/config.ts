@@ -77,6 +77,7 @@ export const SCHEMA: readonly VarSpec[] = [
   { name: 'DR_S3_STORAGE_CLASS', kind: 'string', pattern: /^[A-Z_]+$/, patternHelp: 'an S3 storage class like STANDARD_IA', help: 'Storage class of the objects (optional).' },
   { name: 'DR_S3_PART_SIZE_MB', kind: 'int', default: '8', min: 5, max: 512, help: 'Multipart upload part size in MiB (memory per upload: about twice this).' },
   { name: 'DR_S3_MAX_ATTEMPTS', kind: 'int', default: '5', min: 1, max: 20, help: 'Attempts per S3 request (backoff with jitter between them).' },
+  { name: 'DR_S3_TIMEOUT_SECONDS', kind: 'int', default: '60', min: 1, max: 3600, help: 'An S3 request that sends or receives nothing for this long is abandoned and retried (a stalled server cannot hang a backup).' },
   { name: 'DR_PRUNE_AFTER_BACKUP', kind: 'bool', default: 'false', help: 'Apply the retention policy after each successful backup.' },
   { name: 'DR_KEEP_LAST', kind: 'string', help: 'Retention: keep the N newest backups (see README, Retention).' },
   { name: 'DR_KEEP_HOURLY', kind: 'string', help: 'Retention: newest backup of each of the last N hours.' },
@@ -296,6 +297,7 @@ export function readConfig(env: Env): Config {
       ...(v.get('DR_S3_STORAGE_CLASS') ? { storageClass: v.get('DR_S3_STORAGE_CLASS') as string } : {}),
       partSizeMB: v.get('DR_S3_PART_SIZE_MB') as number,
       maxAttempts: v.get('DR_S3_MAX_ATTEMPTS') as number,
+      timeoutSec: v.get('DR_S3_TIMEOUT_SECONDS') as number,
     } : undefined,
     pruneAfterBackup: v.get('DR_PRUNE_AFTER_BACKUP') as boolean,
     daemon: {

@@ -25,6 +25,9 @@ export interface ExecStreams {
 
 /** Resolves on 'drain'; rejects if the stream closes or fails first (so a dropped consumer never hangs us). */
 export function drained(w: Writable): Promise<void> {
+  // already gone: its 'close' will not come again
+  if (w.destroyed || w.closed) return Promise.reject(w.errored ?? new Error('output closed before the command finished'));
+  if (!w.writableNeedDrain) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const done = (err?: Error) => {
       w.off('drain', onDrain); w.off('close', onClose); w.off('error', onError);

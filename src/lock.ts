@@ -1,17 +1,40 @@
 /**
  * One backup/restore/prune at a time per destination: an exclusive lock file in the local backup directory.
  * The holder refreshes the file's mtime every few seconds; a lock not refreshed for DR_LOCK_STALE_SECONDS is
- * stale (its holder died — also across PID namespaces, e.g. sidecar vs host) and is taken over.
+ * stale (its holder died — also across PID namespaces, e.g. sidecar vs host) and is taken over; on the same
+ * host a lock whose holder's PID no longer exists is stale at once.
  */
 import { open, readFile, rm, stat, utimes, rename } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DrError, ExitCode } from './errors.ts';
 import type { Logger } from './log.ts';
+import { hold } from './hold.ts';
 
 export interface LockInfo { pid: number; host: string; command: string; startedAt: string }
 
 export interface Lock { release(): Promise<void>; info: LockInfo }
+
+/** Is the process that wrote `info` known to be gone? Only answerable on the same host (same PID namespace). */
+function holderDead(info: LockInfo | null): boolean {
+  if (!info || info.host !== hostname() || info.pid === process.pid) return false;
+  try {
+    process.kill(info.pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/** The live holder of the lock in `dir`, or null when it is free, stale, or its holder is gone. */
+export async function lockHolder(dir: string, staleSeconds: number): Promise<LockInfo | null> {
+  const path = join(dir, '.lock');
+  const st = await stat(path).catch(() => null);
+  if (!st) return null;
+  const holder = await readFile(path, 'utf8').then((t) => JSON.parse(t) as LockInfo).catch(() => null);
+  if ((Date.now() - st.mtimeMs) / 1000 > staleSeconds || holderDead(holder)) return null;
+  return holder ?? { pid: 0, host: '?', command: 'another dr process', startedAt: '?' };
+}
 
 export async function acquireLock(dir: string, command: string, staleSeconds: number, log: Logger): Promise<Lock> {
   const path = join(dir, '.lock');
@@ -24,6 +47,7 @@ export async function acquireLock(dir: string, command: string, staleSeconds: nu
       await fh.close();
       const beat = setInterval(() => { const now = new Date(); utimes(path, now, now).catch(() => {}); }, Math.max(1000, (staleSeconds * 1000) / 4));
       beat.unref();
+      await hold('locked');
       let released = false;
       return {
         info,
@@ -39,8 +63,9 @@ export async function acquireLock(dir: string, command: string, staleSeconds: nu
       const st = await stat(path).catch(() => null);
       const holder = await readFile(path, 'utf8').then((t) => JSON.parse(t) as LockInfo).catch(() => null);
       const ageSec = st ? (Date.now() - st.mtimeMs) / 1000 : Infinity;
-      if (ageSec > staleSeconds) {
-        log.warn({ lock: path, holder, ageSec: Math.round(ageSec) }, 'taking over a stale lock (its holder stopped refreshing it)');
+      const dead = holderDead(holder);
+      if (ageSec > staleSeconds || dead) {
+        log.warn({ lock: path, holder, ageSec: Math.round(ageSec) }, dead ? 'taking over a stale lock (its holder, on this host, is gone)' : 'taking over a stale lock (its holder stopped refreshing it)');
         // rename first so that two takers cannot both remove a fresh lock
         await rename(path, `${path}.stale-${process.pid}`).then(() => rm(`${path}.stale-${process.pid}`, { force: true }), () => {});
         continue;

@@ -13,6 +13,7 @@ import type { Compression, PartKind, PartRecord } from './manifest.ts';
 import type { DestSet } from './storage/destset.ts';
 import { drained } from './exec.ts';
 import { DrError } from './errors.ts';
+import { holdTap } from './hold.ts';
 
 /** Counts and hashes what passes through; optionally copies it to `side` (awaiting its backpressure). */
 export class HashTap extends Transform {
@@ -88,7 +89,7 @@ export async function storePart(
   const fan = new Writable({
     highWaterMark: 1 << 20,
     write(chunk: Buffer, _e, cb) {
-      const waits = targets.filter((t) => !t.dead && !t.body.write(chunk)).map((t) => drained(t.body).catch(() => {}));
+      const waits = targets.filter((t) => !t.dead && !t.body.destroyed && !t.body.write(chunk)).map((t) => drained(t.body).catch(() => {}));
       const done = () => (targets.every((t) => t.dead) ? cb(new DrError(`every destination failed while writing ${key}`)) : cb());
       if (waits.length) Promise.all(waits).then(done); else done();
     },
@@ -98,12 +99,13 @@ export async function storePart(
     },
   });
   try {
-    await pipeline(source, plain, compressor(opts.compression, opts.zstdLevel), createEncryptStream(opts.recipients), stored, fan,
+    await pipeline(source, plain, compressor(opts.compression, opts.zstdLevel), createEncryptStream(opts.recipients), stored, holdTap(`part:${key}`, opts.signal), fan,
       ...(opts.signal ? [{ signal: opts.signal }] as const : []));
     await Promise.all(targets.map((t) => t.put));
   } catch (err) {
     source.destroy();
-    for (const t of targets) t.body.destroy();
+    const why = sourceErr ?? err;
+    for (const t of targets) t.body.destroy(why instanceof Error ? why : new Error(String(why)));
     await Promise.allSettled(targets.map((t) => t.put));
     throw sourceErr ?? err;
   }

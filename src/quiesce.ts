@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from './log.ts';
 import { errorMessage } from './errors.ts';
+import { existsSync } from 'node:fs';
+import { lockHolder } from './lock.ts';
 
 const JOURNAL = '.dr-stopped.json';
 
@@ -38,6 +40,17 @@ export async function recoverStopped(docker: Docker, dir: string, log: Logger): 
   if (started.length) log.warn({ containers: started }, 'restarted containers left stopped by an interrupted run');
   await rm(join(dir, JOURNAL), { force: true });
   return started;
+}
+
+/**
+ * For every command (cli.ts): when a journal says containers were left stopped and no live dr process holds
+ * the lock (so no backup or restore is in its stop window right now), start them again.
+ */
+export async function recoverIfIdle(dir: string, staleSeconds: number, docker: () => Promise<Docker>, log: Logger): Promise<string[]> {
+  if (!existsSync(join(dir, JOURNAL))) return [];
+  const holder = await lockHolder(dir, staleSeconds);
+  if (holder) return [];
+  return recoverStopped(await docker(), dir, log);
 }
 
 export class Quiescer {
@@ -71,6 +84,7 @@ export class Quiescer {
       }
       if (!running.length) continue;
       await writeJournal(this.dir, [...this.stopped.map((s) => s.name), ...running]);
+      process.on('beforeExit', this.safetyNet);
       if (!this.firstStop) this.firstStop = Date.now();
       const wi = this.waves.length;
       this.waves.push(running);
@@ -99,9 +113,21 @@ export class Quiescer {
       }));
     }
     if (this.firstStop) this.lastStart = Date.now();
+    if (this.stopped.every((r) => r.startedAt)) process.off('beforeExit', this.safetyNet);
     if (failures.length === 0) await rm(join(this.dir, JOURNAL), { force: true });
     return failures;
   }
+
+  /**
+   * Last line of defence: if dr is about to exit (its event loop ran dry: some stage hung without a timer)
+   * while containers it stopped are still down, start them and fail the run.
+   */
+  private readonly safetyNet = (): void => {
+    process.off('beforeExit', this.safetyNet);
+    this.log.error({ containers: this.stopped.filter((r) => !r.startedAt).map((r) => r.name) }, 'dr was about to exit with containers still stopped: starting them');
+    process.exitCode = 1;
+    void this.restartAll();
+  };
 
   downtimeMs(): number {
     return this.firstStop ? (this.lastStart || Date.now()) - this.firstStop : 0;

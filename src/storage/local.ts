@@ -83,7 +83,9 @@ export class LocalStorage implements Storage {
       for (const e of entries) {
         const p = join(dir, e.name);
         if (e.isDirectory()) await walk(p);
-        else if (e.isFile() && !e.name.startsWith('.tmp-')) {
+        // temporary files (.tmp-*) are listed too: a folder holding only those is an interrupted backup that
+        // cleanupIncomplete must see; nothing reads them as parts (a part is what the manifest names)
+        else if (e.isFile()) {
           const st = await stat(p).catch(() => null);
           if (st) out.push({ key: relative(this.root, p).split(sep).join('/'), size: st.size, modified: st.mtime });
         }

@@ -5,7 +5,7 @@
  * S3-compatible servers that do not speak the newer checksum headers need (s3rver corrupts streamed uploads
  * otherwise). Each part upload is retried by the SDK.
  */
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import {
   S3Client, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, DeleteObjectsCommand,
   ListMultipartUploadsCommand, AbortMultipartUploadCommand, type ServerSideEncryption, type StorageClass,
@@ -26,6 +26,8 @@ export interface S3Settings {
   storageClass?: string;
   partSizeMB: number;
   maxAttempts: number;
+  /** idle timeout of one request, seconds */
+  timeoutSec?: number;
 }
 
 export class S3Storage implements Storage {
@@ -47,6 +49,9 @@ export class S3Storage implements Storage {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: cfg.maxAttempts,
+      // a stalled server must not hang a backup: a request idle this long (nothing sent or received) fails
+      // and is retried; a slow but moving upload is never cut
+      requestHandler: { socketTimeout: (cfg.timeoutSec ?? 60) * 1000, connectionTimeout: Math.min(10, cfg.timeoutSec ?? 60) * 1000 },
     });
   }
 
@@ -64,6 +69,8 @@ export class S3Storage implements Storage {
     const counted = new PassThrough({ highWaterMark: 1 << 20 });
     body.on('data', (c: Buffer) => { size += c.length; });
     body.on('error', (e) => counted.destroy(e));
+    // a source destroyed without an error (the backup aborted) must fail the upload, not leave it waiting
+    body.on('close', () => { if (!body.readableEnded) counted.destroy(new Error('the upload was aborted before its end')); });
     body.pipe(counted);
     const upload = new Upload({
       client: this.s3,
@@ -87,13 +94,42 @@ export class S3Storage implements Storage {
     }
   }
 
+  /**
+   * A download that survives a cut connection: when the body ends early or errors, the rest is requested
+   * with a Range from the last byte received (same ETag), up to DR_S3_MAX_ATTEMPTS times in all.
+   */
   async get(key: string): Promise<Readable> {
+    let r;
     try {
-      const r = await this.s3.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }));
-      return r.Body as Readable;
+      r = await this.s3.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }));
     } catch (err) {
       throw this.fail('download of', key, err);
     }
+    const total = r.ContentLength ?? -1;
+    const etag = r.ETag;
+    const self = this;
+    async function* resuming(first: Readable): AsyncGenerator<Buffer> {
+      let got = 0;
+      let body: Readable = first;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          for await (const c of body) { got += (c as Buffer).length; yield c as Buffer; }
+          if (total < 0 || got >= total) return;
+          throw new Error(`the connection closed after ${got} of ${total} bytes`);
+        } catch (err) {
+          body.destroy();
+          if (attempt >= self.cfg.maxAttempts) throw self.fail('download of', key, err);
+          await new Promise((res) => setTimeout(res, Math.random() * Math.min(5000, 200 * 2 ** attempt)));
+          try {
+            const next = await self.s3.send(new GetObjectCommand({ Bucket: self.cfg.bucket, Key: self.k(key), Range: `bytes=${got}-`, ...(etag ? { IfMatch: etag } : {}) }));
+            body = next.Body as Readable;
+          } catch (e) {
+            throw self.fail('download of', key, e);
+          }
+        }
+      }
+    }
+    return Readable.from(resuming(r.Body as Readable), { objectMode: false });
   }
 
   async stat(key: string): Promise<ObjectInfo | null> {
