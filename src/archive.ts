@@ -111,7 +111,10 @@ export function indexBuilder(out: Writable): { sink: Writable; count(): number }
  * numeric owners, modes, mtimes, symlinks and hard links. `done()` removes the helper, if any.
  */
 export async function readVolume(docker: Docker, volume: string, image: string | undefined): Promise<{ stream: Readable; via: 'tar' | 'api'; done(): Promise<void> }> {
-  const mp = await localMountpoint(await docker.getVolume(volume).inspect().then((v) => v.Mountpoint, () => undefined));
+  // a volume removed since discovery must fail the run: a helper container would silently create it empty
+  const info = await docker.getVolume(volume).inspect().catch(() => null);
+  if (!info) throw new DrError(`volume ${volume} no longer exists (it was removed while dr was running)`, undefined, 'find out what removed it; run dr backup again');
+  const mp = await localMountpoint(info.Mountpoint);
   if (mp) {
     const stream = toolSource('tar', ['-C', mp, '--format=posix', '--pax-option=delete=atime,delete=ctime', '--sort=name', '--numeric-owner', '-cf', '-', '.'], `tar of volume ${volume}`, [0, 1]);
     return { stream, via: 'tar', done: async () => {} };

@@ -59,9 +59,8 @@ interface Settings { recipients: string[]; signingKey: KeyObject; partOpts: Part
 function settingsFor(ctx: Context): Settings {
   const c = ctx.config;
   const problems: string[] = [];
-  if (c.pruneAfterBackup) {
-    try { retentionPolicy(c); } catch (err) { problems.push(...(err instanceof ConfigError ? err.problems : [errorMessage(err)])); }
-  }
+  // the retention variables are checked by every backup, not only by the first prune weeks later
+  try { retentionPolicy(c); } catch (err) { problems.push(...(err instanceof ConfigError ? err.problems : [errorMessage(err)])); }
   let recipients: string[] = [];
   if (!c.recipients) problems.push('DR_AGE_RECIPIENTS (or DR_AGE_RECIPIENTS_FILE) is required by dr backup: the age recipients (age1…) to encrypt to; create a key pair with dr keygen');
   else {

@@ -66,7 +66,7 @@ function paxRecords(buf: Buffer): Map<string, string> {
 
 export interface Gate { stream: Transform; entries(): number }
 
-export function tarGate(volume: string, index: ReadonlyMap<string, IndexEntry>): Gate {
+export function tarGate(volume: string, index: ReadonlyMap<string, IndexEntry>, onEntry?: (path: string) => void): Gate {
   const header = Buffer.alloc(BLOCK);
   let fill = 0; // bytes of the current header block collected
   let skip = 0; // content bytes (incl. padding) still to pass
@@ -112,6 +112,7 @@ export function tarGate(volume: string, index: ReadonlyMap<string, IndexEntry>):
     if (itype === 'symlink' && want.linkname !== linkname) throw refuse(`symlink ${JSON.stringify(rawName)} -> ${JSON.stringify(linkname)} differs from the index`);
     if (itype === 'hardlink' && want.linkname !== normalizeEntryName(linkname)) throw refuse(`hard link ${JSON.stringify(rawName)} -> ${JSON.stringify(linkname)} differs from the index`);
     n++;
+    onEntry?.(path);
     skip = Math.ceil(realSize / BLOCK) * BLOCK;
   }
 

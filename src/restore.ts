@@ -17,8 +17,10 @@ import { acquireLock } from './lock.ts';
 import { locateBackup, readManifest } from './backups.ts';
 import { selectDestinations } from './destinations.ts';
 import { checkSignature, FORMAT, type PartRecord, type VolumeRecord, type DatabaseRecord } from './manifest.ts';
-import { readPart, loadIndex, tarChecker, openPlain, precheckPart, indexProblem, CheckError, nullSink } from './check.ts';
+import { readPart, loadIndex, tarChecker, openPlain, precheckPart, indexProblem, CheckError } from './check.ts';
 import { tarGate } from './gate.ts';
+import { rereader } from './reread.ts';
+import { Writable } from 'node:stream';
 import { localMountpoint, toolStage } from './tools.ts';
 import { createHelper, volumeTar, readVolume, removeStaleHelpers, type IndexEntry } from './archive.ts';
 import { restoreDatabase, type DbRestoreResult } from './dbrestore.ts';
@@ -226,30 +228,45 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
       const [vp] = parts([v.part]) as [PartRecord];
       const image = anyImage([stack.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '', m.containers.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? ''])!;
       const mp = await localMountpoint(await docker.getVolume(pv.target).inspect().then((x) => x.Mountpoint, () => undefined), true);
-      // every entry passes the gate (safe, and exactly as the index lists it) before the extractor sees it
-      const gate = tarGate(v.name, indexes.get(v.name)!);
+      // every entry passes the gate (safe, and exactly as the index lists it) before the extractor sees it;
+      // then every restored entry is re-read and compared with the index
+      const index = indexes.get(v.name)!;
       const plain = await openPlain(storage, m, vp, identities);
+      let result: { diffs: string[]; entries: number };
       if (mp) {
-        // GNU tar straight into the volume's directory
-        await pipeline(plain, gate.stream, toolStage('tar', ['-C', mp, '-x', '-p', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${pv.target}`), nullSink());
+        // GNU tar straight into the volume's directory; the re-read follows tar's progress (tar -v)
+        const rr = rereader(pv.target, mp, index);
+        const gate = tarGate(v.name, index, (path) => rr.entry(path));
+        let lines = 0;
+        const progress = new Writable({
+          write(c: Buffer, _e, cb) {
+            for (let i = c.indexOf(10); i !== -1; i = c.indexOf(10, i + 1)) lines++;
+            rr.started(lines - 1);
+            cb();
+          },
+        });
+        await pipeline(plain, gate.stream, toolStage('tar', ['-C', mp, '-x', '-v', '-p', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${pv.target}`), progress);
+        result = await rr.finish();
       } else {
+        const gate = tarGate(v.name, index);
         const helper = await createHelper(docker, image, pv.target, false, 'restore');
         try {
           await Promise.all([helper.putArchive(gate.stream, { path: '/vol' }), pipeline(plain, gate.stream)]);
         } finally {
           await helper.remove({ force: true, v: true }).catch(() => {});
         }
-        await fixRoot(docker, image, pv.target, indexes.get(v.name)!.get('.'));
+        await fixRoot(docker, image, pv.target, index.get('.'));
+        const checker = tarChecker(pv.target, index, false);
+        const back = await readVolume(docker, pv.target, image);
+        try {
+          await pipeline(back.stream, checker.sink);
+        } finally {
+          await back.done();
+        }
+        result = { diffs: checker.diffs, entries: checker.entries() };
       }
-      // every restored file re-read and compared with the index
-      const checker = tarChecker(pv.target, indexes.get(v.name)!, false);
-      const back = await readVolume(docker, pv.target, image);
-      try {
-        await pipeline(back.stream, checker.sink);
-      } finally {
-        await back.done();
-      }
-      if (checker.diffs.length) throw new CheckError(`volume ${pv.target} differs from the backup after restore: ${checker.diffs.slice(0, 10).join('; ')}`);
+      if (result.diffs.length) throw new CheckError(`volume ${pv.target} differs from the backup after restore: ${result.diffs.slice(0, 10).join('; ')}`);
+      const checker = { entries: () => result.entries };
       volumeResults.push({ name: v.name, target: pv.target, entries: checker.entries() });
       log.info({ volume: pv.target, entries: checker.entries(), via: mp ? 'tar' : 'api' }, 'volume restored and verified');
     }

@@ -274,7 +274,9 @@ test('corruption: bit flips and truncation in every part kind and the manifest a
 
 test('corruption: a wrong identity and a missing part are refused before any write', async () => {
   const other = await backupEnv('faults-other');
-  const r = await runDr(['restore', '--latest', '--suffix', '_cwrongid'], { ...env, DR_AGE_IDENTITY_FILE: other.DR_AGE_IDENTITY_FILE });
+  // the manifest's signer is still trusted (DR_SIGNING_PUBLIC_KEY): only the decryption key is wrong
+  const signer = /# dr signing public key: (\S+)/.exec(readFileSync(env.DR_AGE_IDENTITY_FILE, 'utf8'))![1]!;
+  const r = await runDr(['restore', '--latest', '--suffix', '_cwrongid'], { ...env, DR_AGE_IDENTITY_FILE: other.DR_AGE_IDENTITY_FILE, DR_SIGNING_PUBLIC_KEY: signer });
   row('corruption', 'restore with an identity that is not a recipient', { exit: 4, 'says no identity matches': true, 'volumes written': 0 },
     { exit: r.code, 'says no identity matches': /no identity matches/.test(r.stderr), 'volumes written': suffixVolumes('_cwrongid').length });
   const part = base.parts.find((p) => p.kind === 'volume')!;
