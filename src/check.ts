@@ -9,7 +9,7 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { createDecryptStream } from './age.ts';
-import { HashTap, decompressor } from './pipeline.ts';
+import { HashTap, decompressor, coalesce } from './pipeline.ts';
 import { normalizeEntryName, type IndexEntry } from './archive.ts';
 import { entryProblem } from './sanitize.ts';
 import type { Manifest, PartRecord } from './manifest.ts';
@@ -34,7 +34,7 @@ export async function openPart(storage: Storage, m: Manifest, part: PartRecord, 
   const plain = new HashTap();
   const dec = createDecryptStream(identities);
   const unz = decompressor(part.compression);
-  const done = pipeline(raw, stored, dec, unz, plain);
+  const done = pipeline(raw, stored, dec, coalesce(), unz, plain);
   done.catch(() => {});
   return { stream: plain, stored, plain, done };
 }
@@ -46,7 +46,7 @@ export async function openPart(storage: Storage, m: Manifest, part: PartRecord, 
 export async function openPlain(storage: Storage, m: Manifest, part: PartRecord, identities: string[]): Promise<Readable> {
   const raw = await storage.get(`${m.id}/${part.key}`);
   const unz = decompressor(part.compression);
-  pipeline(raw, createDecryptStream(identities), unz).catch(() => {});
+  pipeline(raw, createDecryptStream(identities), coalesce(), unz).catch(() => {});
   return unz as unknown as Readable;
 }
 
