@@ -156,3 +156,15 @@ export async function startS3(dir: string, port = 0): Promise<{ port: number; en
     kill: () => { child.kill('SIGKILL'); },
   };
 }
+
+/** Sets a tar header's size field (base-256, as for huge files) and fixes its checksum: a size claim. */
+export function claimTarSize(header: Buffer, size: number): void {
+  const h = header.subarray(0, 512);
+  h.fill(0, 124, 136);
+  h[124] = 0x80;
+  for (let i = 135, v = size; i > 124; i--, v = Math.floor(v / 256)) h[i] = v % 256;
+  h.fill(32, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+}

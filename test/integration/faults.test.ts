@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import tar from 'tar-stream';
 import {
   ROOT, DR, runDr, stackUp, docker, backupEnv, scratchDir, startS3, testSecrets, sampleArgv, waitHealthy,
-  WRITERS, type BackupEnv, type RunResult,
+  WRITERS, claimTarSize, type BackupEnv, type RunResult,
 } from '../helpers.ts';
 import { startFaultProxy, type FaultProxy } from '../env/faultproxy.ts';
 import { signManifest, serializeManifest, type Manifest } from '../../src/manifest.ts';
@@ -314,17 +314,6 @@ async function hostileCopy(name: string, entries: (p: tar.Pack) => void, patch?:
   });
 }
 
-/** Sets a header's size field (base-256) and fixes its checksum: a sparse-style size claim. */
-function claimSize(h: Buffer, size: number): void {
-  h.fill(0, 124, 136);
-  h[124] = 0x80;
-  for (let i = 135, v = size; i > 124; i--, v = Math.floor(v / 256)) h[i] = v % 256;
-  h.fill(32, 148, 156);
-  let sum = 0;
-  for (const b of h.subarray(0, 512)) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
-}
-
 test('hostile archives: refused at the gate, naming the entry; nothing written outside (or inside) the target', async () => {
   const cases: [string, (p: tar.Pack) => void, RegExp, ((raw: Buffer) => void)?][] = [
     ['dotdot', (p) => p.entry({ name: './../evil.php' }, 'x'), /path "\.\/\.\.\/evil\.php" contains "\.\."/],
@@ -333,7 +322,7 @@ test('hostile archives: refused at the gate, naming the entry; nothing written o
     ['abs-symlink', (p) => p.entry({ name: './root', type: 'symlink', linkname: '/root' }), /symlink "\.\/root" points to the absolute path "\/root"/],
     ['hardlink', (p) => p.entry({ name: './shadow', type: 'link', linkname: '../../etc/shadow' }), /hard link "\.\/shadow" -> "\.\.\/\.\.\/etc\/shadow" leaves the volume/],
     ['device', (p) => p.entry({ name: './sda', type: 'block-device', devmajor: 8, devminor: 0 }), /device node "\.\/sda"/],
-    ['sparse-claim', (p) => p.entry({ name: './config_db.php' }, 'x'), /claims 10737418240 bytes/, (raw) => claimSize(raw.subarray(512, 1024), 10 * 1024 ** 3)],
+    ['sparse-claim', (p) => p.entry({ name: './config_db.php' }, 'x'), /claims 10737418240 bytes/, (raw) => claimTarSize(raw.subarray(512, 1024), 10 * 1024 ** 3)],
   ];
   for (const [name, entries, expected, patch] of cases) {
     const e = await hostileCopy(name, entries, patch);

@@ -11,6 +11,7 @@ import tar from 'tar-stream';
 import { tarGate } from '../../src/gate.ts';
 import { indexBuilder, type IndexEntry } from '../../src/archive.ts';
 import { indexProblem } from '../../src/check.ts';
+import { claimTarSize } from '../helpers.ts';
 
 /** A real GNU tar archive (posix format, as dr writes it) of a tree with long, non-ASCII names and links. */
 function gnuTar(): Buffer {
@@ -65,17 +66,6 @@ test('the gate passes a GNU tar archive (pax long names, non-ASCII, links) byte 
   }
 });
 
-/** Rewrites a header's size field in base-256 and fixes its checksum. */
-function setSize(h: Buffer, size: number): void {
-  h.fill(0, 124, 136);
-  h[124] = 0x80;
-  for (let i = 135, v = size; i > 124; i--, v = Math.floor(v / 256)) h[i] = v % 256;
-  h.fill(32, 148, 156);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
-}
-
 async function packed(entries: (p: tar.Pack) => void): Promise<Buffer> {
   const p = tar.pack();
   entries(p);
@@ -110,7 +100,7 @@ test('the gate refuses, naming the entry, and forwards nothing of the refused en
   }
   // a 10 GB sparse-style size claim (base-256 size field) for a file the index says has 3 bytes
   const claim = await packed((p) => { p.entry({ name: './', type: 'directory' }); p.entry({ name: './a.txt' }, 'abc'); });
-  setSize(claim.subarray(512, 1024), 10 * 1024 ** 3);
+  claimTarSize(claim.subarray(512, 1024), 10 * 1024 ** 3);
   assert.match(((await throughGate(claim, index, 4096)) as Error).message, /entry "\.\/a\.txt" claims 10737418240 bytes, the index says 3/);
   // a refused entry's header is never forwarded: with 512-byte chunks exactly the directory header came out
   const archive = await packed((p) => { p.entry({ name: './', type: 'directory' }); p.entry({ name: '/etc/passwd' }, 'x'); });
