@@ -354,11 +354,13 @@ test('bad configuration: each required variable missing or malformed gets one cl
     ['DR_S3_ENDPOINT malformed', { DR_S3_BUCKET: 'b', DR_S3_ENDPOINT: 'not a url' }, /DR_S3_ENDPOINT/, 2],
     ['DR_KEEP_DAILY malformed', { DR_KEEP_DAILY: '-3' }, /DR_KEEP_DAILY/, 2],
     ['Docker socket unreachable', { DOCKER_HOST: 'unix:///nonexistent/docker.sock' }, /\/nonexistent\/docker\.sock/, 6],
+    ['dr restore: DR_AGE_IDENTITY_FILE missing', { DR_AGE_IDENTITY_FILE: undefined }, /DR_AGE_IDENTITY_FILE/, 2],
+    ['dr restore: DR_AGE_IDENTITY_FILE unreadable', { DR_AGE_IDENTITY_FILE: '/nonexistent/age.txt' }, /DR_AGE_IDENTITY_FILE.*\/nonexistent\/age\.txt/, 2],
   ];
   for (const [name, patch, expected, code] of cases) {
     const e: Record<string, string> = { ...env, DR_LOCAL_DIR: join(scratchDir(), 'badcfg') };
     for (const [k, v] of Object.entries(patch)) { if (v === undefined) delete e[k]; else e[k] = v; }
-    const r = await runDr(['backup'], e);
+    const r = await runDr(name.startsWith('dr restore') ? ['restore', '--latest', '--suffix', '_badcfg'] : ['backup'], e);
     const msgs = r.stderr.split('\n').filter((l) => l.startsWith('dr: ') && !l.startsWith('dr: what to do'));
     row('config', name, { exit: code, 'names it': true, 'writers running': true, 'backups written': 0 },
       { exit: r.code, 'names it': expected.test(r.stderr) && msgs.length >= 1, 'writers running': allWritersRunning(), 'backups written': localIds(e.DR_LOCAL_DIR!).length });
