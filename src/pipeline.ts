@@ -105,6 +105,7 @@ export async function storePart(
   const stored = new HashTap();
   const targets = dests.live().map((s) => {
     const body = new PassThrough({ highWaterMark: 1 << 20 });
+    body.on('error', () => {}); // reported through put()'s promise; an unheard 'error' would crash dr
     const t = { s, body, dead: false, put: Promise.resolve() as Promise<unknown> };
     t.put = s.put(`${prefix}/${key}`, body).catch((err: unknown) => { t.dead = true; body.destroy(); dests.fail(s, err); });
     return t;

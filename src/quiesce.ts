@@ -85,6 +85,7 @@ export class Quiescer {
       if (!running.length) continue;
       await writeJournal(this.dir, [...this.stopped.map((s) => s.name), ...running]);
       process.on('beforeExit', this.safetyNet);
+      process.on('uncaughtException', this.onCrash);
       if (!this.firstStop) this.firstStop = Date.now();
       const wi = this.waves.length;
       this.waves.push(running);
@@ -113,7 +114,10 @@ export class Quiescer {
       }));
     }
     if (this.firstStop) this.lastStart = Date.now();
-    if (this.stopped.every((r) => r.startedAt)) process.off('beforeExit', this.safetyNet);
+    if (this.stopped.every((r) => r.startedAt)) {
+      process.off('beforeExit', this.safetyNet);
+      process.off('uncaughtException', this.onCrash);
+    }
     if (failures.length === 0) await rm(join(this.dir, JOURNAL), { force: true });
     return failures;
   }
@@ -127,6 +131,13 @@ export class Quiescer {
     this.log.error({ containers: this.stopped.filter((r) => !r.startedAt).map((r) => r.name) }, 'dr was about to exit with containers still stopped: starting them');
     process.exitCode = 1;
     void this.restartAll();
+  };
+
+  /** A programming error thrown while containers are down: start them before dying. */
+  private readonly onCrash = (err: Error): void => {
+    process.off('uncaughtException', this.onCrash);
+    this.log.error({ err: errorMessage(err), containers: this.stopped.filter((r) => !r.startedAt).map((r) => r.name) }, 'dr crashed with containers stopped: starting them, then exiting');
+    void this.restartAll().finally(() => process.exit(1));
   };
 
   downtimeMs(): number {

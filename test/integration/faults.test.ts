@@ -181,6 +181,22 @@ for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
   }
 }
 
+test('crash: SIGTERM at the instant the writers are down, no hook (3 times): they run again, nothing committed', async () => {
+  const e = { ...env, DR_LOCAL_DIR: join(scratchDir(), 'crash-instant') };
+  const outcomes: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const run = spawnDr(['backup'], e);
+    const end = Date.now() + 60_000;
+    while (running('v2_glpi') && run.child.exitCode === null && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    run.child.kill('SIGTERM');
+    const r = await run.done;
+    outcomes.push(`exit ${r.code}${allWritersRunning() ? '' : ', writers down'}${/Unhandled|uncaught/i.test(r.stderr) ? ', crashed' : ''}`);
+    for (const w of WRITERS) await waitHealthy(w);
+  }
+  row('crash', 'SIGTERM the moment the writers are down (no hook), 3 runs', { outcomes: 'exit 1 | exit 1 | exit 1', 'backups listed': 0 },
+    { outcomes: outcomes.join(' | '), 'backups listed': (await listedIds(e)).length });
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // 2. storage faults
 
