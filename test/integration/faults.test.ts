@@ -31,7 +31,7 @@ import { compressor } from '../../src/pipeline.ts';
 
 type Facts = Record<string, string | number | boolean>;
 const rows: { section: string; scenario: string; expected: string; observed: string; ok: boolean }[] = [];
-const show = (f: Facts) => Object.entries(f).map(([k, v]) => `${k}=${v}`).join(', ');
+const show = (f: Facts) => Object.entries(f).map(([k, v]) => `${k}=${String(v).replaceAll('|', '/')}`).join(', ');
 function row(section: string, scenario: string, expected: Facts, observed: Facts): void {
   const ok = JSON.stringify(expected) === JSON.stringify(observed);
   rows.push({ section, scenario, expected: show(expected), observed: show(observed), ok });
@@ -193,8 +193,8 @@ test('crash: SIGTERM at the instant the writers are down, no hook (3 times): the
     outcomes.push(`exit ${r.code}${allWritersRunning() ? '' : ', writers down'}${/Unhandled|uncaught/i.test(r.stderr) ? ', crashed' : ''}`);
     for (const w of WRITERS) await waitHealthy(w);
   }
-  row('crash', 'SIGTERM the moment the writers are down (no hook), 3 runs', { outcomes: 'exit 1 | exit 1 | exit 1', 'backups listed': 0 },
-    { outcomes: outcomes.join(' | '), 'backups listed': (await listedIds(e)).length });
+  row('crash', 'SIGTERM the moment the writers are down (no hook), 3 runs', { outcomes: 'exit 1; exit 1; exit 1', 'backups listed': 0 },
+    { outcomes: outcomes.join('; '), 'backups listed': (await listedIds(e)).length });
 });
 
 // ---------------------------------------------------------------------------------------------------------------
