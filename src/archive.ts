@@ -27,7 +27,8 @@ export interface IndexEntry {
   linkname?: string;
 }
 
-const TYPES: Record<string, IndexEntry['type']> = {
+/** tar-stream's entry types → index types (also used by the restore's checks and gate) */
+export const INDEX_TYPE_OF: Readonly<Record<string, IndexEntry['type']>> = {
   file: 'file', 'contiguous-file': 'file', directory: 'dir', symlink: 'symlink', link: 'hardlink',
   'character-device': 'chardev', 'block-device': 'blockdev', fifo: 'fifo',
 };
@@ -78,7 +79,7 @@ export function indexBuilder(out: Writable): { sink: Writable; count(): number }
   const ex = tar.extract();
   let n = 0;
   ex.on('entry', (h, stream, next) => {
-    const type = TYPES[h.type ?? 'file'];
+    const type = INDEX_TYPE_OF[h.type ?? 'file'];
     const hash = type === 'file' ? createHash('sha256') : null;
     stream.on('data', (c: unknown) => { hash?.update(c as Buffer); });
     stream.on('end', () => {

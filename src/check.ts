@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { createDecryptStream } from './age.ts';
 import { HashTap, decompressor, coalesce } from './pipeline.ts';
-import { normalizeEntryName, type IndexEntry } from './archive.ts';
+import { normalizeEntryName, INDEX_TYPE_OF, type IndexEntry } from './archive.ts';
 import { entryProblem } from './sanitize.ts';
 import type { Manifest, PartRecord } from './manifest.ts';
 import type { Storage } from './storage/types.ts';
@@ -137,10 +137,12 @@ export async function loadIndex(storage: Storage, m: Manifest, part: PartRecord,
   return map;
 }
 
-const TYPES: Record<string, IndexEntry['type']> = {
-  file: 'file', 'contiguous-file': 'file', directory: 'dir', symlink: 'symlink', link: 'hardlink',
-  'character-device': 'chardev', 'block-device': 'blockdev', fifo: 'fifo',
-};
+
+/** An index entry as it must come back: a hard link to a file is compared as that file's content. */
+export function resolveHardlink(want: IndexEntry, index: ReadonlyMap<string, IndexEntry>): IndexEntry {
+  const t = want.type === 'hardlink' && want.linkname ? index.get(want.linkname) : undefined;
+  return t?.type === 'file' ? { ...want, type: 'file', size: t.size, sha256: t.sha256! } : want;
+}
 
 /** Describes how `got` differs from `want` (fields that must come back exactly), or null. */
 export function entryDiff(want: IndexEntry, got: IndexEntry): string | null {
@@ -174,7 +176,7 @@ export function tarChecker(volume: string, index: Map<string, IndexEntry> | null
       const problem = entryProblem({ name: h.name, type: h.type, linkname: h.linkname });
       if (problem) { stream.resume(); ex.destroy(new CheckError(`volume ${volume}: refusing the archive: ${problem}`)); return; }
     }
-    const type = TYPES[h.type ?? 'file'] ?? 'file';
+    const type = INDEX_TYPE_OF[h.type ?? 'file'] ?? 'file';
     const hash = type === 'file' ? createHash('sha256') : null;
     let size = 0;
     stream.on('data', (c: unknown) => { hash?.update(c as Buffer); size += (c as Buffer).length; });
@@ -191,14 +193,10 @@ export function tarChecker(volume: string, index: Map<string, IndexEntry> | null
       if (type === 'file') files.set(path, got);
       seen.add(path);
       if (index) {
-        let want = index.get(path);
+        const want = index.get(path);
         if (!want) note(`${volume}:${path}: not in the index`);
         else {
-          if (want.type === 'hardlink' && want.linkname && index.get(want.linkname)?.type === 'file') {
-            const t = index.get(want.linkname)!;
-            want = { ...want, type: 'file', size: t.size, sha256: t.sha256! };
-          }
-          const d = entryDiff(want, got);
+          const d = entryDiff(resolveHardlink(want, index), got);
           if (d) note(`${volume}:${path}: ${d}`);
         }
       }

@@ -8,7 +8,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { entryProblem } from './sanitize.ts';
-import { normalizeEntryName, type IndexEntry } from './archive.ts';
+import { normalizeEntryName, INDEX_TYPE_OF, type IndexEntry } from './archive.ts';
 import { CheckError } from './check.ts';
 
 const BLOCK = 512;
@@ -18,11 +18,6 @@ const META_MAX = 1 << 20;
 const TYPEFLAGS: Record<string, string> = {
   '0': 'file', '\0': 'file', '7': 'contiguous-file', '1': 'link', '2': 'symlink', '3': 'character-device',
   '4': 'block-device', '5': 'directory', '6': 'fifo',
-};
-/** tar-stream names → index types */
-const INDEX_TYPES: Record<string, IndexEntry['type']> = {
-  file: 'file', 'contiguous-file': 'file', directory: 'dir', symlink: 'symlink', link: 'hardlink',
-  'character-device': 'chardev', 'block-device': 'blockdev', fifo: 'fifo',
 };
 
 function cstr(b: Buffer, off: number, len: number): string {
@@ -105,7 +100,7 @@ export function tarGate(volume: string, index: ReadonlyMap<string, IndexEntry>, 
     const path = normalizeEntryName(rawName);
     const want = index.get(path);
     if (!want) throw refuse(`entry ${JSON.stringify(rawName)} is not in the volume's index`);
-    const itype = INDEX_TYPES[type]!;
+    const itype = INDEX_TYPE_OF[type]!;
     if (want.type !== itype) throw refuse(`entry ${JSON.stringify(rawName)} is a ${itype}, the index says ${want.type}`);
     if (itype === 'file' && want.size !== realSize) throw refuse(`entry ${JSON.stringify(rawName)} claims ${realSize} bytes, the index says ${want.size}`);
     if (itype !== 'file' && realSize !== 0) throw refuse(`entry ${JSON.stringify(rawName)} (${itype}) carries ${realSize} bytes of data`);

@@ -26,14 +26,21 @@ function holderDead(info: LockInfo | null): boolean {
   }
 }
 
-/** The live holder of the lock in `dir`, or null when it is free, stale, or its holder is gone. */
-export async function lockHolder(dir: string, staleSeconds: number): Promise<LockInfo | null> {
-  const path = join(dir, '.lock');
+/** The lock file's holder (null when unreadable), its age, and whether it may be taken over; null when absent. */
+async function readLock(path: string, staleSeconds: number): Promise<{ holder: LockInfo | null; ageSec: number; stale: boolean; dead: boolean } | null> {
   const st = await stat(path).catch(() => null);
   if (!st) return null;
   const holder = await readFile(path, 'utf8').then((t) => JSON.parse(t) as LockInfo).catch(() => null);
-  if ((Date.now() - st.mtimeMs) / 1000 > staleSeconds || holderDead(holder)) return null;
-  return holder ?? { pid: 0, host: '?', command: 'another dr process', startedAt: '?' };
+  const ageSec = (Date.now() - st.mtimeMs) / 1000;
+  const dead = holderDead(holder);
+  return { holder, ageSec, stale: ageSec > staleSeconds || dead, dead };
+}
+
+/** The live holder of the lock in `dir`, or null when it is free, stale, or its holder is gone. */
+export async function lockHolder(dir: string, staleSeconds: number): Promise<LockInfo | null> {
+  const l = await readLock(join(dir, '.lock'), staleSeconds);
+  if (!l || l.stale) return null;
+  return l.holder ?? { pid: 0, host: '?', command: 'another dr process', startedAt: '?' };
 }
 
 export async function acquireLock(dir: string, command: string, staleSeconds: number, log: Logger): Promise<Lock> {
@@ -60,12 +67,10 @@ export async function acquireLock(dir: string, command: string, staleSeconds: nu
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const st = await stat(path).catch(() => null);
-      const holder = await readFile(path, 'utf8').then((t) => JSON.parse(t) as LockInfo).catch(() => null);
-      const ageSec = st ? (Date.now() - st.mtimeMs) / 1000 : Infinity;
-      const dead = holderDead(holder);
-      if (ageSec > staleSeconds || dead) {
-        log.warn({ lock: path, holder, ageSec: Math.round(ageSec) }, dead ? 'taking over a stale lock (its holder, on this host, is gone)' : 'taking over a stale lock (its holder stopped refreshing it)');
+      const l = await readLock(path, staleSeconds);
+      const holder = l?.holder ?? null;
+      if (!l || l.stale) {
+        log.warn({ lock: path, holder, ageSec: Math.round(l?.ageSec ?? 0) }, l?.dead ? 'taking over a stale lock (its holder, on this host, is gone)' : 'taking over a stale lock (its holder stopped refreshing it)');
         // rename first so that two takers cannot both remove a fresh lock
         await rename(path, `${path}.stale-${process.pid}`).then(() => rm(`${path}.stale-${process.pid}`, { force: true }), () => {});
         continue;

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { lstat, open, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IndexEntry } from './archive.ts';
-import { entryDiff } from './check.ts';
+import { entryDiff, resolveHardlink } from './check.ts';
 
 const CONCURRENCY = 4;
 
@@ -49,12 +49,8 @@ async function withBuffer<T>(fn: (b: Buffer) => Promise<T>): Promise<T> {
 }
 
 /** How the entry at `root/path` differs from the index, or null. */
-export async function rereadEntry(root: string, want0: IndexEntry, index: ReadonlyMap<string, IndexEntry>): Promise<string | null> {
-  let want = want0;
-  if (want.type === 'hardlink' && want.linkname && index.get(want.linkname)?.type === 'file') {
-    const t = index.get(want.linkname)!;
-    want = { ...want, type: 'file', size: t.size, sha256: t.sha256! };
-  }
+export async function rereadEntry(root: string, entry: IndexEntry, index: ReadonlyMap<string, IndexEntry>): Promise<string | null> {
+  const want = resolveHardlink(entry, index);
   const p = want.path === '.' ? root : join(root, want.path);
   const st = await lstat(p).catch(() => null);
   if (!st) return 'missing';

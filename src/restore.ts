@@ -266,9 +266,8 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
         result = { diffs: checker.diffs, entries: checker.entries() };
       }
       if (result.diffs.length) throw new CheckError(`volume ${pv.target} differs from the backup after restore: ${result.diffs.slice(0, 10).join('; ')}`);
-      const checker = { entries: () => result.entries };
-      volumeResults.push({ name: v.name, target: pv.target, entries: checker.entries() });
-      log.info({ volume: pv.target, entries: checker.entries(), via: mp ? 'tar' : 'api' }, 'volume restored and verified');
+      volumeResults.push({ name: v.name, target: pv.target, entries: result.entries });
+      log.info({ volume: pv.target, entries: result.entries, via: mp ? 'tar' : 'api' }, 'volume restored and verified');
     }
 
     // 7. databases: replay into throwaway containers, compare table statistics

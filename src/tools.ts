@@ -1,7 +1,7 @@
 /**
- * Stock tools as stream stages, where they are faster than what Node does in-process: the zstd CLI
- * compresses one stream on every core (-T0), GNU tar reads and writes a local volume directory far faster
- * than the Docker archive API. Each stage is a Duplex whose failure (exit code, stderr) fails the stream.
+ * Stock tools as stream stages, where they are faster than what Node does in-process: GNU tar reads and
+ * writes a local volume directory far faster than the Docker archive API (zstd runs in-process: see
+ * src/pipeline.ts). Each stage is a Duplex whose failure (exit code, stderr) fails the stream.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
