@@ -375,35 +375,41 @@ export function createEncryptStream(recipients: string[]): Transform {
   let counter = 0;
   const nonce = Buffer.alloc(12);
 
-  function seal(stream: Transform, plaintext: Buffer, last: boolean): void {
+  // what one transform call produces, pushed as one buffer (not two small pushes per 64 KiB chunk)
+  let out: Buffer[] = [];
+  function seal(plaintext: Buffer, last: boolean): void {
     setChunkNonce(nonce, counter++, last);
     const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE });
     const ct = c.update(plaintext);
     c.final();
-    if (ct.length) stream.push(ct);
-    stream.push(c.getAuthTag());
+    if (ct.length) out.push(ct);
+    out.push(c.getAuthTag());
   }
-  function start(stream: Transform): void {
+  function start(): void {
     if (prelude) {
-      stream.push(prelude);
+      out.push(prelude);
       prelude = undefined;
     }
+  }
+  function emit(stream: Transform): void {
+    if (out.length) stream.push(out.length === 1 ? out[0] : Buffer.concat(out));
+    out = [];
   }
 
   return new Transform({
     transform(this: Transform, chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
       try {
-        start(this);
+        start();
         let off = 0;
         while (off < chunk.length) {
           // More data exists, so a full staged chunk is not the last one.
           if (fill === CHUNK_SIZE) {
-            seal(this, staging, false);
+            seal(staging, false);
             fill = 0;
           }
           // Zero-copy path: a whole chunk of the input that is known not to be the last one.
           if (fill === 0 && chunk.length - off > CHUNK_SIZE) {
-            seal(this, chunk.subarray(off, off + CHUNK_SIZE), false);
+            seal(chunk.subarray(off, off + CHUNK_SIZE), false);
             off += CHUNK_SIZE;
             continue;
           }
@@ -412,6 +418,7 @@ export function createEncryptStream(recipients: string[]): Transform {
           fill += n;
           off += n;
         }
+        emit(this);
         callback();
       } catch (err) {
         callback(err as Error);
@@ -419,10 +426,11 @@ export function createEncryptStream(recipients: string[]): Transform {
     },
     flush(this: Transform, callback: TransformCallback): void {
       try {
-        start(this);
+        start();
         // Final chunk: short (or full when the plaintext is an exact multiple), empty only for empty plaintext.
-        seal(this, staging.subarray(0, fill), true);
+        seal(staging.subarray(0, fill), true);
         fill = 0;
+        emit(this);
         callback();
       } catch (err) {
         callback(err as Error);
@@ -613,7 +621,12 @@ export function createDecryptStream(identities: string[], opts: { headerOnly?: b
   }
 
   /** A full sealed chunk: normally not the last one; a full-size last chunk ends a multiple-of-64-KiB plaintext. */
-  function openFull(stream: Transform, sealed: Buffer): void {
+  let out: Buffer[] = [];
+  function emit(stream: Transform): void {
+    if (out.length) stream.push(out.length === 1 ? out[0] : Buffer.concat(out));
+    out = [];
+  }
+  function openFull(sealed: Buffer): void {
     let plaintext = open(sealed, false);
     if (!plaintext) {
       plaintext = open(sealed, true);
@@ -621,10 +634,10 @@ export function createDecryptStream(identities: string[], opts: { headerOnly?: b
       phase = 'done';
     }
     counter++;
-    stream.push(plaintext);
+    out.push(plaintext);
   }
 
-  function payload(stream: Transform, chunk: Buffer, from: number): void {
+  function payload(chunk: Buffer, from: number): void {
     let off = from;
     while (off < chunk.length) {
       if (phase === 'done') {
@@ -644,7 +657,7 @@ export function createDecryptStream(identities: string[], opts: { headerOnly?: b
         continue;
       }
       if (fill === 0 && chunk.length - off >= SEALED_CHUNK_SIZE) {
-        openFull(stream, chunk.subarray(off, off + SEALED_CHUNK_SIZE));
+        openFull(chunk.subarray(off, off + SEALED_CHUNK_SIZE));
         off += SEALED_CHUNK_SIZE;
         continue;
       }
@@ -654,7 +667,7 @@ export function createDecryptStream(identities: string[], opts: { headerOnly?: b
       off += n;
       if (fill === SEALED_CHUNK_SIZE) {
         fill = 0;
-        openFull(stream, staging);
+        openFull(staging);
       }
     }
   }
@@ -674,7 +687,8 @@ export function createDecryptStream(identities: string[], opts: { headerOnly?: b
           off = done.end;
         }
         if (opts.headerOnly) return callback();
-        payload(this, chunk, off);
+        payload(chunk, off);
+        emit(this);
         callback();
       } catch (err) {
         callback(err as Error);

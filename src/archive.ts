@@ -2,13 +2,13 @@
  * Volumes are read through the Docker API: a helper container is created (never started) with the volume
  * mounted read-only, and the archive API streams its content as a tar. This works the same from the host
  * and from the sidecar. While the tar streams into its part, a tar parser builds the per-file index
- * (path, type, mode, owner, size, SHA-256), written as its own part.
+ * (path, type, mode, owner, size, SHA-256), written as its own part (src/tarscan.ts reads the headers).
  */
-import { createHash } from 'node:crypto';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { createHash, type Hash } from 'node:crypto';
+import { PassThrough, Writable, type Readable } from 'node:stream';
 import { localMountpoint, toolSource } from './tools.ts';
 import { once } from 'node:events';
-import tar from 'tar-stream';
+import { TarScanner, type TarHeader } from './tarscan.ts';
 import type Docker from 'dockerode';
 import { DrError, errorMessage } from './errors.ts';
 
@@ -72,38 +72,63 @@ export async function volumeTar(helper: Docker.Container, volume: string): Promi
 }
 
 /**
- * A writable tar parser that writes one JSON line per entry to `out` (then ends it) and counts entries.
- * Awaits `out`'s backpressure, so the index never piles up in memory.
+ * A tar scanner that turns every entry into its index entry (content hashed as it goes by) and calls
+ * `onEntry(entry)` once the entry is complete (`onHeader` sees each header first, and may throw to refuse
+ * it). Malformed input throws a DrError naming `what`.
  */
-export function indexBuilder(out: Writable): { sink: Writable; count(): number } {
-  const ex = tar.extract();
-  let n = 0;
-  ex.on('entry', (h, stream, next) => {
-    const type = INDEX_TYPE_OF[h.type ?? 'file'];
-    const hash = type === 'file' ? createHash('sha256') : null;
-    stream.on('data', (c: unknown) => { hash?.update(c as Buffer); });
-    stream.on('end', () => {
+export function tarEntries(what: string, onEntry: (e: IndexEntry) => void, onHeader?: (h: TarHeader) => void): TarScanner {
+  let cur: { h: TarHeader; type: IndexEntry['type']; hash: Hash | null; got: number } | null = null;
+  return new TarScanner({
+    header(h) {
+      onHeader?.(h);
+      const type = INDEX_TYPE_OF[h.type ?? 'file'] ?? 'file';
+      cur = { h, type, hash: type === 'file' ? createHash('sha256') : null, got: 0 };
+    },
+    content(piece) {
+      cur!.hash?.update(piece);
+      cur!.got += piece.length;
+    },
+    end() {
+      const { h, type, hash, got } = cur!;
+      cur = null;
       const e: IndexEntry = {
-        path: normalizeEntryName(h.name),
-        type: type ?? 'file',
-        mode: (h.mode ?? 0) & 0o7777,
-        uid: h.uid ?? 0,
-        gid: h.gid ?? 0,
-        size: type === 'file' ? (h.size ?? 0) : 0,
-        mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000),
+        path: normalizeEntryName(h.name), type, mode: h.mode & 0o7777, uid: h.uid, gid: h.gid,
+        size: type === 'file' ? got : 0, mtime: h.mtime,
       };
       if (hash) e.sha256 = hash.digest('hex');
       if (h.linkname) e.linkname = type === 'hardlink' ? normalizeEntryName(h.linkname) : h.linkname;
-      n++;
-      if (!out.write(JSON.stringify(e) + '\n')) once(out, 'drain').then(() => next(), next);
-      else next();
-    });
-    stream.on('error', next);
-    stream.resume();
+      onEntry(e);
+    },
+  }, (why) => new DrError(`${what}: ${why}`));
+}
+
+/**
+ * A writable that scans a tar stream and writes one JSON line per entry to `out` (then ends it), gathered
+ * into ~64 KiB writes, awaiting `out`'s backpressure so the index never piles up in memory.
+ */
+export function indexBuilder(out: Writable, what = 'tar stream'): { sink: Writable; count(): number } {
+  let n = 0;
+  let lines = '';
+  const scanner = tarEntries(what, (e) => { n++; lines += JSON.stringify(e) + '\n'; });
+  const flush = (cb: (err?: Error | null) => void) => {
+    const text = lines;
+    lines = '';
+    if (!text || out.write(text)) return cb();
+    once(out, 'drain').then(() => cb(), cb);
+  };
+  const sink = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _e, cb) {
+      try { scanner.scan(chunk); } catch (err) { return cb(err as Error); }
+      if (lines.length >= 1 << 16) flush(cb); else cb();
+    },
+    final(cb) {
+      try { scanner.finish(); } catch (err) { return cb(err as Error); }
+      flush((err) => { if (err) return cb(err); out.end(); cb(); });
+    },
   });
-  ex.on('finish', () => out.end());
-  ex.on('error', (e: Error) => out.destroy(e));
-  return { sink: ex as unknown as Writable, count: () => n };
+  sink.on('error', (e) => out.destroy(e));
+  return { sink, count: () => n };
 }
 
 /**

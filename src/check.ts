@@ -7,10 +7,10 @@
 import { createHash } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { createDecryptStream } from './age.ts';
 import { HashTap, decompressor, coalesce } from './pipeline.ts';
-import { normalizeEntryName, INDEX_TYPE_OF, type IndexEntry } from './archive.ts';
+import { tarEntries, type IndexEntry } from './archive.ts';
+import type { TarHeader } from './tarscan.ts';
 import { entryProblem } from './sanitize.ts';
 import type { Manifest, PartRecord } from './manifest.ts';
 import type { Storage } from './storage/types.ts';
@@ -164,49 +164,41 @@ export function entryDiff(want: IndexEntry, got: IndexEntry): string | null {
  * Hard links are compared through their target's content.
  */
 export function tarChecker(volume: string, index: Map<string, IndexEntry> | null, sanitize = true): { sink: Writable; diffs: string[]; entries(): number } {
-  const ex = tar.extract();
   const diffs: string[] = [];
   const seen = new Set<string>();
-  const files = new Map<string, IndexEntry>();
+  const files = new Map<string, { size: number; sha256: string }>();
   let n = 0;
   const note = (d: string) => { if (diffs.length < 50) diffs.push(d); };
-  ex.on('entry', (h, stream, next) => {
-    stream.on('error', () => {}); // surfaced through the extractor
-    if (sanitize) {
-      const problem = entryProblem({ name: h.name, type: h.type, linkname: h.linkname });
-      if (problem) { stream.resume(); ex.destroy(new CheckError(`volume ${volume}: refusing the archive: ${problem}`)); return; }
+  const check = (h: TarHeader) => {
+    if (!sanitize) return;
+    const problem = h.type ? entryProblem({ name: h.name, type: h.type, linkname: h.linkname }) : `entry ${JSON.stringify(h.name)} has unsupported type ${JSON.stringify(h.flag)}`;
+    if (problem) throw new CheckError(`volume ${volume}: refusing the archive: ${problem}`);
+  };
+  const scanner = tarEntries(`volume ${volume}`, (e) => {
+    n++;
+    let got = { ...e, mtime: 0 };
+    if (got.type === 'hardlink' && got.linkname && files.has(got.linkname)) got = { ...got, type: 'file', ...files.get(got.linkname)! };
+    if (e.type === 'file') files.set(e.path, { size: e.size, sha256: e.sha256! });
+    seen.add(e.path);
+    if (index) {
+      const want = index.get(e.path);
+      if (!want) note(`${volume}:${e.path}: not in the index`);
+      else {
+        const d = entryDiff(resolveHardlink(want, index), got);
+        if (d) note(`${volume}:${e.path}: ${d}`);
+      }
     }
-    const type = INDEX_TYPE_OF[h.type ?? 'file'] ?? 'file';
-    const hash = type === 'file' ? createHash('sha256') : null;
-    let size = 0;
-    stream.on('data', (c: unknown) => { hash?.update(c as Buffer); size += (c as Buffer).length; });
-    stream.on('end', () => {
-      n++;
-      const path = normalizeEntryName(h.name);
-      let got: IndexEntry = { path, type, mode: (h.mode ?? 0) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0, size: type === 'file' ? size : 0, mtime: 0 };
-      if (hash) got.sha256 = hash.digest('hex');
-      if (h.linkname) got.linkname = type === 'hardlink' ? normalizeEntryName(h.linkname) : h.linkname;
-      if (type === 'hardlink' && got.linkname && files.has(got.linkname)) {
-        const t = files.get(got.linkname)!;
-        got = { ...got, type: 'file', size: t.size, sha256: t.sha256! };
-      }
-      if (type === 'file') files.set(path, got);
-      seen.add(path);
-      if (index) {
-        const want = index.get(path);
-        if (!want) note(`${volume}:${path}: not in the index`);
-        else {
-          const d = entryDiff(resolveHardlink(want, index), got);
-          if (d) note(`${volume}:${path}: ${d}`);
-        }
-      }
-      next();
-    });
-    stream.on('error', next);
-  });
-  const sink = ex as unknown as Writable;
-  ex.on('finish', () => {
-    if (index) for (const p of index.keys()) if (!seen.has(p)) note(`${volume}:${p}: missing`);
+  }, check);
+  const sink = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _e, cb) {
+      try { scanner.scan(chunk); cb(); } catch (err) { cb(err as Error); }
+    },
+    final(cb) {
+      try { scanner.finish(); } catch (err) { return cb(err as Error); }
+      if (index) for (const p of index.keys()) if (!seen.has(p)) note(`${volume}:${p}: missing`);
+      cb();
+    },
   });
   return { sink, diffs, entries: () => n };
 }

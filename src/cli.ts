@@ -12,6 +12,7 @@ import { restoreCommand, type RestoreCliOptions } from './commands/restore.ts';
 import { pruneCommand } from './commands/prune.ts';
 import { runDaemon } from './daemon.ts';
 import { verifyCommand } from './commands/verify.ts';
+import { tuneGcForStreaming } from './memory.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 function fail(err: unknown): never {
@@ -42,6 +43,7 @@ function action<A extends unknown[]>(fn: (ctx: ReturnType<typeof createContext>,
 }
 
 export async function main(argv = process.argv): Promise<void> {
+  tuneGcForStreaming();
   const program = new Command()
     .name('dr')
     .description('Backup and disaster recovery for the helpdesk stack (GLPI + Chatwoot on Docker Compose)')

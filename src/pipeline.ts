@@ -13,6 +13,7 @@ import type { DestSet } from './storage/destset.ts';
 import { drained } from './exec.ts';
 import { DrError } from './errors.ts';
 import { holdTap } from './hold.ts';
+import { flowed } from './memory.ts';
 
 /** Counts and hashes what passes through; optionally copies it to `side` (awaiting its backpressure). */
 export class HashTap extends Transform {
@@ -27,6 +28,7 @@ export class HashTap extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.hash.update(chunk);
     this.size += chunk.length;
+    flowed(chunk.length);
     if (this.side && !this.side.write(chunk)) {
       once(this.side, 'drain').then(() => cb(null, chunk), cb);
     } else cb(null, chunk);
@@ -57,6 +59,7 @@ export function coalesce(size = ZCHUNK): Transform {
   return new Transform({
     highWaterMark: size,
     transform(chunk: Buffer, _e, cb) {
+      flowed(chunk.length);
       if (n === 0 && chunk.length >= size) return cb(null, chunk);
       parts.push(chunk);
       n += chunk.length;

@@ -3,14 +3,11 @@
  * multipart upload (@aws-sdk/lib-storage) of unknown length in constant memory (part size × queue size); an
  * object is visible only once its upload completed. Checksums are computed only when required, which
  * S3-compatible servers that do not speak the newer checksum headers need (s3rver corrupts streamed uploads
- * otherwise). Each part upload is retried by the SDK.
+ * otherwise). Each part upload is retried by the SDK. The SDK is loaded on first use: a run without S3 does
+ * not carry it (it is a third of the heap, and every garbage collection walks the heap).
  */
 import { PassThrough, Readable } from 'node:stream';
-import {
-  S3Client, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, DeleteObjectsCommand,
-  ListMultipartUploadsCommand, AbortMultipartUploadCommand, type ServerSideEncryption, type StorageClass,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client, ServerSideEncryption, StorageClass } from '@aws-sdk/client-s3';
 import { checkKey, type ObjectInfo, type Storage } from './types.ts';
 import { DrError, errorMessage } from '../errors.ts';
 
@@ -33,7 +30,7 @@ export interface S3Settings {
 export class S3Storage implements Storage {
   readonly kind = 's3';
   readonly location: string;
-  private readonly s3: S3Client;
+  private client: Promise<{ s3: S3Client; sdk: typeof import('@aws-sdk/client-s3'); Upload: typeof import('@aws-sdk/lib-storage').Upload }> | null = null;
   private readonly cfg: S3Settings;
   private readonly prefix: string;
 
@@ -41,7 +38,16 @@ export class S3Storage implements Storage {
     this.cfg = cfg;
     this.prefix = cfg.prefix ? cfg.prefix.replace(/^\/+/, '').replace(/\/*$/, '/') : '';
     this.location = `s3://${cfg.bucket}/${this.prefix}`;
-    this.s3 = new S3Client({
+  }
+
+  private api() {
+    this.client ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([sdk, lib]) => ({ sdk, Upload: lib.Upload, s3: this.newClient(sdk.S3Client) }));
+    return this.client;
+  }
+
+  private newClient(C: typeof S3Client): S3Client {
+    const cfg = this.cfg;
+    return new C({
       region: cfg.region,
       ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
       forcePathStyle: cfg.forcePathStyle,
@@ -72,8 +78,9 @@ export class S3Storage implements Storage {
     // a source destroyed without an error (the backup aborted) must fail the upload, not leave it waiting
     body.on('close', () => { if (!body.readableEnded) counted.destroy(new Error('the upload was aborted before its end')); });
     body.pipe(counted);
+    const { s3, Upload } = await this.api();
     const upload = new Upload({
-      client: this.s3,
+      client: s3,
       params: {
         Bucket: this.cfg.bucket, Key: this.k(key), Body: counted,
         ...(this.cfg.sse ? { ServerSideEncryption: this.cfg.sse as ServerSideEncryption } : {}),
@@ -101,7 +108,8 @@ export class S3Storage implements Storage {
   async get(key: string): Promise<Readable> {
     let r;
     try {
-      r = await this.s3.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }));
+      const { s3, sdk } = await this.api();
+      r = await s3.send(new sdk.GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }));
     } catch (err) {
       throw this.fail('download of', key, err);
     }
@@ -121,7 +129,8 @@ export class S3Storage implements Storage {
           if (attempt >= self.cfg.maxAttempts) throw self.fail('download of', key, err);
           await new Promise((res) => setTimeout(res, Math.random() * Math.min(5000, 200 * 2 ** attempt)));
           try {
-            const next = await self.s3.send(new GetObjectCommand({ Bucket: self.cfg.bucket, Key: self.k(key), Range: `bytes=${got}-`, ...(etag ? { IfMatch: etag } : {}) }));
+            const { s3, sdk } = await self.api();
+            const next = await s3.send(new sdk.GetObjectCommand({ Bucket: self.cfg.bucket, Key: self.k(key), Range: `bytes=${got}-`, ...(etag ? { IfMatch: etag } : {}) }));
             body = next.Body as Readable;
           } catch (e) {
             throw self.fail('download of', key, e);
@@ -134,7 +143,8 @@ export class S3Storage implements Storage {
 
   async stat(key: string): Promise<ObjectInfo | null> {
     try {
-      const r = await this.s3.send(new HeadObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }));
+      const { s3, sdk } = await this.api();
+      const r = await s3.send(new sdk.HeadObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }));
       return { key, size: r.ContentLength ?? 0, modified: r.LastModified ?? new Date(0) };
     } catch (err) {
       const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -147,8 +157,9 @@ export class S3Storage implements Storage {
     const out: ObjectInfo[] = [];
     let token: string | undefined;
     try {
+      const { s3, sdk } = await this.api();
       do {
-        const r = await this.s3.send(new ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: this.prefix + prefix, ContinuationToken: token }));
+        const r = await s3.send(new sdk.ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: this.prefix + prefix, ContinuationToken: token }));
         for (const o of r.Contents ?? []) {
           if (!o.Key) continue;
           out.push({ key: o.Key.slice(this.prefix.length), size: o.Size ?? 0, modified: o.LastModified ?? new Date(0) });
@@ -166,7 +177,8 @@ export class S3Storage implements Storage {
     const keys = (await this.list(base)).map((o) => o.key).filter((k) => k === base || k.startsWith(`${base}/`));
     for (let i = 0; i < keys.length; i += 1000) {
       try {
-        await this.s3.send(new DeleteObjectsCommand({
+        const { s3, sdk } = await this.api();
+        await s3.send(new sdk.DeleteObjectsCommand({
           Bucket: this.cfg.bucket, Delete: { Objects: keys.slice(i, i + 1000).map((k) => ({ Key: this.prefix + k })), Quiet: true },
         }));
       } catch (err) {
@@ -179,10 +191,11 @@ export class S3Storage implements Storage {
   async abortStaleUploads(graceSec: number): Promise<number> {
     let n = 0;
     try {
-      const r = await this.s3.send(new ListMultipartUploadsCommand({ Bucket: this.cfg.bucket, Prefix: this.prefix }));
+      const { s3, sdk } = await this.api();
+      const r = await s3.send(new sdk.ListMultipartUploadsCommand({ Bucket: this.cfg.bucket, Prefix: this.prefix }));
       for (const u of r.Uploads ?? []) {
         if (u.Key && u.UploadId && u.Initiated && Date.now() - u.Initiated.getTime() > graceSec * 1000) {
-          await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.cfg.bucket, Key: u.Key, UploadId: u.UploadId }));
+          await s3.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.cfg.bucket, Key: u.Key, UploadId: u.UploadId }));
           n++;
         }
       }
