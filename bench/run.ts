@@ -94,22 +94,22 @@ rmSync(join(work, 'stock.tar.zst.age'));
 // downtime on the seeded stack vs archiving the writers' volumes alone; then the same with the dataset's
 // attachments copied into the GLPI documents volume (a helpdesk with real attachments)
 const downtimes: { name: string; downtimeSec: number; archiveAloneSec: number; ratio: number }[] = [];
-const measureDowntime = (name: string) => {
-  const env2 = { ...drEnv, DR_VOLUME_PREFIX: 'v2_', DR_LOCAL_DIR: join(work, `stack-backups-${downtimes.length}`) };
+const measureDowntime = (name: string, quiesce: 'stop' | 'pause') => {
+  const env2 = { ...drEnv, DR_VOLUME_PREFIX: 'v2_', DR_LOCAL_DIR: join(work, `stack-backups-${downtimes.length}`), DR_QUIESCE: quiesce };
   delete (env2 as Record<string, string>).DR_EXPECTED_VOLUMES;
   const j = JSON.parse(timed(`node ${join(ROOT, 'bin/dr')} backup --json`, env2).stdout);
   const vols = (j.volumes as { name: string; quiesced: string[] }[]).filter((v) => v.quiesced.length).map((v) => v.name);
   const dirs = vols.map((v) => sh(`docker volume inspect -f "{{.Mountpoint}}" ${v}`).trim());
   // stored and synced, as dr stores its parts
   const alone = timed(dirs.map((d, i) => `tar -C ${d} -cf - . | zstd -1 -T0 -q | age -r ${recipient} > ${work}/alone${i}.age && sync ${work}/alone${i}.age`).join(' && '));
-  downtimes.push({ name, downtimeSec: j.downtime.ms / 1000, archiveAloneSec: alone.sec, ratio: j.downtime.ms / 1000 / alone.sec });
+  downtimes.push({ name: `${name}, writers ${quiesce === 'stop' ? 'stopped' : 'paused'}`, downtimeSec: j.downtime.ms / 1000, archiveAloneSec: alone.sec, ratio: j.downtime.ms / 1000 / alone.sec });
 };
 try {
   sh(`bash ${join(ROOT, 'test/env/stack.sh')} up 2>/dev/null`);
-  measureDowntime('seeded stack');
+  for (const q of ['stop', 'pause'] as const) measureDowntime('seeded stack', q);
   const files = sh('docker volume inspect -f "{{.Mountpoint}}" v2_glpi_files').trim();
   sh(`cp -a ${mp}/attachments ${files}/bench-attachments && sync`);
-  measureDowntime(`seeded stack + ${(Number(sh(`du -sb ${files} | cut -f1`)) / 1e6).toFixed(0)} MB of attachments in v2_glpi_files`);
+  for (const q of ['stop', 'pause'] as const) measureDowntime(`seeded stack + ${(Number(sh(`du -sb ${files} | cut -f1`)) / 1e6).toFixed(0)} MB of attachments in v2_glpi_files`, q);
 } catch (err) {
   console.error(`[bench] downtime measurement skipped: ${(err as Error).message.split('\n')[0]}`);
 } finally {

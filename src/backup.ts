@@ -49,6 +49,8 @@ export interface BackupPlan {
   stop: string[];
   /** `stop` grouped into waves: the containers of one wave are stopped (and started) together */
   waves: string[][];
+  /** how the app writers are quiesced (DR_QUIESCE); the databases' wave of cold mode is always stopped */
+  quiesce: 'stop' | 'pause';
   compression: string;
   recipients: string[];
 }
@@ -95,7 +97,7 @@ export function planBackup(report: Discovery, mode: 'hot' | 'cold', id: string, 
   return {
     id, mode, destination: ctx.config.localDir,
     dumps: dbs.map((d) => ({ container: d.container, engine: d.engine, databases: d.databases })),
-    hotVolumes: hot, quiescedVolumes: quiesced, dumpedVolumes, stop, waves,
+    hotVolumes: hot, quiescedVolumes: quiesced, dumpedVolumes, stop, waves, quiesce: ctx.config.quiesce,
     compression: ctx.config.compression, recipients,
   };
 }
@@ -105,7 +107,7 @@ export function renderPlan(p: BackupPlan): string {
     `Backup plan ${p.id} (${p.mode} mode) → local ${p.destination}`,
     `  dumps:            ${p.dumps.map((d) => `${d.container} (${d.engine}: ${d.databases.join(', ') || 'all'})`).join('; ') || '(none)'}`,
     `  archived live:    ${p.hotVolumes.join(', ') || '(none)'}`,
-    `  stopped, by wave: ${p.waves.map((w) => w.join(' + ')).join(', then ') || '(none)'}`,
+    `  ${p.quiesce === 'pause' ? 'paused' : 'stopped'}, by wave: ${p.waves.map((w) => w.join(' + ')).join(', then ') || '(none)'}`,
     `  archived stopped: ${p.quiescedVolumes.join(', ') || '(none)'}`,
     `  covered by dumps: ${p.dumpedVolumes.map((d) => `${d.volume} (${d.container})`).join(', ') || '(none)'}`,
     `  parts: tar → ${p.compression} → age to ${p.recipients.length} recipient(s) → SHA-256 → destination`,
@@ -187,7 +189,8 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
 
     // 3. quiesce, archive, restart (restart also happens in finally on any error or signal)
     abort.signal.throwIfAborted();
-    await quiescer.stop(plan.waves);
+    // app writers are stopped (or paused: DR_QUIESCE); the databases' wave of cold mode is always stopped
+    await quiescer.stop(plan.waves, (i) => (i < report.stopWaves.length ? config.quiesce : 'stop'));
     volumeRecords.push(...(await archive(plan.quiescedVolumes, quiescer.stopped.map((s) => s.name))));
     const restartFailures = await quiescer.restartAll();
     if (restartFailures.length) throw new DrError(restartFailures.join('; '));

@@ -105,6 +105,8 @@ export const SCHEMA: readonly VarSpec[] = [
   { name: 'DR_MODE', kind: 'enum', default: 'hot', values: ['hot', 'cold'],
     help: 'hot: databases keep running and are covered by logical dumps; cold: databases are stopped too and their raw volumes archived as well.' },
   { name: 'DR_PARALLELISM', kind: 'int', min: 1, max: 32, help: 'Parts processed at once (default: the number of CPU cores).' },
+  { name: 'DR_QUIESCE', kind: 'enum', default: 'stop', values: ['stop', 'pause'],
+    help: 'How a backup quiesces the app writers: stop them (a clean shutdown; their start-up counts as downtime) or pause them (docker pause: downtime is the archiving alone, but a write in progress is frozen half-done). Databases are never paused; restores always stop.' },
   { name: 'DR_STOP_TIMEOUT', kind: 'int', default: '30', min: 1, max: 3600, help: 'Seconds a writer gets to stop before it is killed.' },
   { name: 'DR_LOCK_STALE_SECONDS', kind: 'int', default: '120', min: 10, max: 86400,
     help: 'A lock not refreshed for this long belongs to a dead process and is taken over.' },
@@ -135,6 +137,7 @@ export interface Config {
   mode: 'hot' | 'cold';
   parallelism: number;
   stopTimeoutSec: number;
+  quiesce: 'stop' | 'pause';
   lockStaleSec: number;
   incompleteGraceSec: number;
 }
@@ -321,6 +324,7 @@ export function readConfig(env: Env): Config {
     mode: v.get('DR_MODE') as Config['mode'],
     parallelism: (v.get('DR_PARALLELISM') as number | undefined) ?? availableParallelism(),
     stopTimeoutSec: v.get('DR_STOP_TIMEOUT') as number,
+    quiesce: v.get('DR_QUIESCE') as Config['quiesce'],
     lockStaleSec: v.get('DR_LOCK_STALE_SECONDS') as number,
     incompleteGraceSec: v.get('DR_INCOMPLETE_GRACE_SECONDS') as number,
   };

@@ -65,7 +65,7 @@ export interface Manifest {
   startedAt: string;
   finishedAt: string;
   durationMs: number;
-  downtime: { ms: number; containers: { name: string; stoppedAt: string; startedAt: string | null; wave?: number }[] };
+  downtime: { ms: number; containers: { name: string; stoppedAt: string; startedAt: string | null; wave?: number; how?: 'stop' | 'pause' }[] };
   compression: Compression;
   encryption: { scheme: 'age-x25519'; recipients: string[] };
   parts: PartRecord[];

@@ -2,6 +2,12 @@
  * Stopping and restarting the writers. Before a container is stopped it is recorded in a journal file next
  * to the backups; the journal is removed once everything runs again. If dr dies in between (kill -9, power
  * cut), the next dr command finds the journal and starts the containers again (recoverStopped).
+ *
+ * A backup may pause writers instead (DR_QUIESCE=pause: the cgroup freezer, `docker pause`): no process
+ * exits, so there is no shutdown and no start-up in the writers' downtime (~0.8 s here for three
+ * containers), only the archiving. The price: a write a writer had in progress is frozen half-done, where a
+ * stop lets it finish or abandon it first. Databases are never paused (they are dumped, or stopped in cold
+ * mode), and restores always stop.
  */
 import { readFile, writeFile, rm, rename } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,7 +19,8 @@ import { lockHolder } from './lock.ts';
 
 const JOURNAL = '.dr-stopped.json';
 
-export interface StoppedRecord { name: string; stoppedAt: string; startedAt: string | null; wave: number }
+export type QuiesceHow = 'stop' | 'pause';
+export interface StoppedRecord { name: string; stoppedAt: string; startedAt: string | null; wave: number; how: QuiesceHow }
 
 async function writeJournal(dir: string, names: string[]): Promise<void> {
   const tmp = join(dir, `${JOURNAL}.tmp`);
@@ -32,7 +39,7 @@ export async function recoverStopped(docker: Docker, dir: string, log: Logger): 
     try {
       const c = docker.getContainer(name);
       const st = await c.inspect();
-      if (!st.State.Running) { await c.start(); started.push(name); }
+      if (st.State.Paused) { await c.unpause(); started.push(name); } else if (!st.State.Running) { await c.start(); started.push(name); }
     } catch (err) {
       log.error({ container: name, err: errorMessage(err) }, 'could not restart a container left stopped by an interrupted run');
     }
@@ -71,16 +78,18 @@ export class Quiescer {
   }
 
   /**
-   * Stops running containers wave by wave (stopWavesOf: the containers of one wave together, a wave only
-   * after the one before is down); containers already stopped are left alone (and never started).
+   * Stops (or pauses) running containers wave by wave (stopWavesOf: the containers of one wave together, a
+   * wave only after the one before is down); containers already stopped or paused are left alone (and never
+   * started). `how(wave index)` says whether a wave is stopped or paused.
    */
-  async stop(waves: string[][]): Promise<void> {
-    for (const wave of waves) {
+  async stop(waves: string[][], how: (wave: number) => QuiesceHow = () => 'stop'): Promise<void> {
+    for (const [i, wave] of waves.entries()) {
       const running: string[] = [];
+      const mode = how(i);
       for (const name of wave) {
         const st = await this.docker.getContainer(name).inspect();
-        if (st.State.Running) running.push(name);
-        else this.log.info({ container: name }, 'not running: nothing to stop');
+        if (st.State.Running && !st.State.Paused) running.push(name);
+        else this.log.info({ container: name }, `not running: nothing to ${mode}`);
       }
       if (!running.length) continue;
       await writeJournal(this.dir, [...this.stopped.map((s) => s.name), ...running]);
@@ -89,10 +98,12 @@ export class Quiescer {
       if (!this.firstStop) this.firstStop = Date.now();
       const wi = this.waves.length;
       this.waves.push(running);
-      for (const name of running) this.stopped.push({ name, stoppedAt: new Date().toISOString(), startedAt: null, wave: wi });
+      for (const name of running) this.stopped.push({ name, stoppedAt: new Date().toISOString(), startedAt: null, wave: wi, how: mode });
       const results = await Promise.allSettled(running.map(async (name) => {
-        await this.docker.getContainer(name).stop({ t: this.timeoutSec }).catch((err: { statusCode?: number }) => { if (err.statusCode !== 304) throw err; });
-        this.log.info({ container: name }, 'stopped');
+        const c = this.docker.getContainer(name);
+        if (mode === 'pause') await c.pause();
+        else await c.stop({ t: this.timeoutSec }).catch((err: { statusCode?: number }) => { if (err.statusCode !== 304) throw err; });
+        this.log.info({ container: name }, mode === 'pause' ? 'paused' : 'stopped');
       }));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
@@ -105,11 +116,14 @@ export class Quiescer {
     for (let wi = this.waves.length - 1; wi >= 0; wi--) {
       await Promise.all(this.stopped.filter((rec) => rec.wave === wi && !rec.startedAt).map(async (rec) => {
         try {
-          await this.docker.getContainer(rec.name).start().catch((err: { statusCode?: number }) => { if (err.statusCode !== 304) throw err; });
+          const c = this.docker.getContainer(rec.name);
+          if (rec.how === 'pause') await c.unpause();
+          else await c.start().catch((err: { statusCode?: number }) => { if (err.statusCode !== 304) throw err; });
           rec.startedAt = new Date().toISOString();
-          this.log.info({ container: rec.name }, 'started');
+          this.log.info({ container: rec.name }, rec.how === 'pause' ? 'unpaused' : 'started');
         } catch (err) {
-          failures.push(`${rec.name}: could not be started again: ${errorMessage(err)} (start it with: docker start ${rec.name})`);
+          const cmd = rec.how === 'pause' ? 'docker unpause' : 'docker start';
+          failures.push(`${rec.name}: could not be ${rec.how === 'pause' ? 'unpaused' : 'started again'}: ${errorMessage(err)} (run: ${cmd} ${rec.name})`);
         }
       }));
     }

@@ -197,6 +197,31 @@ test('crash: SIGTERM at the instant the writers are down, no hook (3 times): the
     { outcomes: outcomes.join('; '), 'backups listed': (await listedIds(e)).length });
 });
 
+test('crash: DR_QUIESCE=pause: writers paused (never restarted) while archived; a kill -9 while paused is undone by the next command', async () => {
+  const e = { ...env, DR_LOCAL_DIR: join(scratchDir(), 'crash-pause'), DR_QUIESCE: 'pause' };
+  const paused = (c: string) => docker('inspect', '-f', '{{.State.Paused}}', c) === 'true';
+  const started = Object.fromEntries(WRITERS.map((w) => [w, docker('inspect', '-f', '{{.State.StartedAt}}', w)]));
+  const sameProcess = () => WRITERS.every((w) => docker('inspect', '-f', '{{.State.StartedAt}}', w) === started[w]);
+  const run = spawnDr(['backup'], { ...e, DR_TEST_HOLD: 'part:volumes/v2_glpi_files' });
+  await run.waitFor(/dr: holding at /);
+  const pausedWhileHeld = WRITERS.every(paused);
+  run.child.kill('SIGKILL');
+  await run.done;
+  const pausedAfterCrash = WRITERS.every(paused);
+  await runDr(['list'], e);
+  const pausedAfterNext = WRITERS.some(paused);
+  const ok = await runDr(['backup', '--json'], e);
+  const m = ok.code === 0 ? JSON.parse(ok.stdout) as Manifest : null;
+  row('crash', 'DR_QUIESCE=pause, SIGKILL mid-volume, then a full backup', {
+    'writers paused while held': true, 'paused after crash': true, 'paused after next command': false, 'backup exit': 0,
+    'manifest says how': 'pause,pause,pause', 'paused after backup': false, 'writer processes never restarted': true,
+  }, {
+    'writers paused while held': pausedWhileHeld, 'paused after crash': pausedAfterCrash, 'paused after next command': pausedAfterNext, 'backup exit': ok.code,
+    'manifest says how': m?.downtime.containers.map((c) => c.how).join(',') ?? ok.stderr.slice(0, 200), 'paused after backup': WRITERS.some(paused),
+    'writer processes never restarted': sameProcess(),
+  });
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // 2. storage faults
 
