@@ -1,7 +1,8 @@
 /**
  * The backup lifecycle, top to bottom:
  *   validate → lock → recover → discover → dump databases → [archive unquiesced volumes] → quiesce writers →
- *   archive their volumes → restart writers → SHA256SUMS → manifest (commit) → release lock.
+ *   read their volumes → restart writers (while the last bytes are stored) → SHA256SUMS → manifest (commit) →
+ *   release lock.
  * The writers are restarted on success, on error and on SIGINT/SIGTERM, in reverse stop order; errors are
  * joined. A failed or interrupted backup removes everything it wrote: without a committed manifest a backup
  * does not exist.
@@ -177,22 +178,44 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     const databases: DatabaseRecord[] = dumps.map((d) => d.record);
     for (const d of dumps) parts.push(...d.parts);
 
-    // 2. volumes nobody stops: archived live
-    const archive = (names: string[], quiesced: string[]) => mapLimit(names, config.parallelism, async (name) => {
-      abort.signal.throwIfAborted();
-      await hold(`volume:${name}`, abort.signal);
-      const r = await archiveVolume(docker, dests, id, report.volumes.find((v) => v.name === name)!, report, handles, partOpts);
-      parts.push(...r.parts);
-      return { ...r.record, quiesced };
-    });
-    const volumeRecords: VolumeRecord[] = await archive(plan.hotVolumes, []);
+    // 2. volumes nobody stops: archived live.
+    //    archive() resolves once every volume has been READ to its end, with the promises of their records:
+    //    a volume frees its slot for the next one as soon as it is read (its last bytes are compressed,
+    //    encrypted, written and fsynced while the next volume is read), and the writers run again as soon as
+    //    every volume they write has been read, not once it is stored.
+    const archive = async (names: string[], quiesced: string[]): Promise<Promise<VolumeRecord>[]> => {
+      const stored: Promise<VolumeRecord>[] = [];
+      try {
+        await mapLimit(names, config.parallelism, async (name) => {
+          abort.signal.throwIfAborted();
+          await hold(`volume:${name}`, abort.signal);
+          let read!: () => void;
+          const wasRead = new Promise<void>((r) => { read = r; });
+          const p = archiveVolume(docker, dests, id, report.volumes.find((v) => v.name === name)!, report, handles, partOpts, read)
+            .then((r) => { parts.push(...r.parts); return { ...r.record, quiesced }; });
+          p.catch(() => {}); // awaited below; a failure after the read is reported there
+          stored.push(p);
+          await Promise.race([wasRead, p]);
+        });
+      } catch (err) {
+        await Promise.allSettled(stored); // nothing may still be writing when the failed backup is removed
+        throw err;
+      }
+      return stored;
+    };
+    const volumeRecords: VolumeRecord[] = await Promise.all(await archive(plan.hotVolumes, []));
 
     // 3. quiesce, archive, restart (restart also happens in finally on any error or signal)
     abort.signal.throwIfAborted();
     // app writers are stopped (or paused: DR_QUIESCE); the databases' wave of cold mode is always stopped
     await quiescer.stop(plan.waves, (i) => (i < report.stopWaves.length ? config.quiesce : 'stop'));
-    volumeRecords.push(...(await archive(plan.quiescedVolumes, quiescer.stopped.map((s) => s.name))));
+    const storing = await archive(plan.quiescedVolumes, quiescer.stopped.map((s) => s.name));
+    // every volume the writers use has been read: they run again while the last bytes are stored
     const restartFailures = await quiescer.restartAll();
+    const quiescedRecords = await Promise.allSettled(storing);
+    const storeFailure = quiescedRecords.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (storeFailure) throw storeFailure.reason;
+    volumeRecords.push(...quiescedRecords.map((r) => (r as PromiseFulfilledResult<VolumeRecord>).value));
     if (restartFailures.length) throw new DrError(restartFailures.join('; '));
 
     for (const d of plan.dumpedVolumes) {
@@ -262,7 +285,7 @@ function volumeRecordBase(v: VolumeInfo): Omit<VolumeRecord, 'part' | 'index' | 
 }
 
 /** One volume: its tar part and, built from the same stream, its per-file index part. */
-async function archiveVolume(docker: Docker, storage: DestSet, id: string, v: VolumeInfo, report: Discovery, handles: DiscoveryHandles, opts: PartOptions): Promise<{ record: Omit<VolumeRecord, 'quiesced'>; parts: PartRecord[] }> {
+async function archiveVolume(docker: Docker, storage: DestSet, id: string, v: VolumeInfo, report: Discovery, handles: DiscoveryHandles, opts: PartOptions, onRead?: () => void): Promise<{ record: Omit<VolumeRecord, 'quiesced'>; parts: PartRecord[] }> {
   const owner = v.mountedBy[0]?.container ?? report.containers[0]?.name;
   const image = report.containers.find((c) => c.name === owner)?.imageId;
   if (!image || !handles.containers.has(owner!)) throw new DrError(`volume ${v.name}: no container of the stack to borrow an image from for the helper`);
@@ -275,7 +298,7 @@ async function archiveVolume(docker: Docker, storage: DestSet, id: string, v: Vo
     let volPart: PartRecord, idxPart: PartRecord;
     try {
       [volPart, idxPart] = await Promise.all([
-        storePart(storage, id, `volumes/${seg}.tar${EXT[opts.compression]}.age`, 'volume', v.name, tarStream, opts, index.sink),
+        storePart(storage, id, `volumes/${seg}.tar${EXT[opts.compression]}.age`, 'volume', v.name, tarStream, opts, index.sink, onRead),
         storePart(storage, id, `index/${seg}.jsonl${EXT[opts.compression]}.age`, 'index', v.name, indexOut, opts),
       ]);
     } catch (err) {

@@ -3,7 +3,8 @@
  * starts with that prefix, prints "dr: holding at <stage>" on stderr and waits for SIGUSR2 (go on) or for
  * its abort signal (SIGTERM / SIGINT abort the run). The suite uses it to kill dr at an exact point, or to
  * change the world (remove a volume) under it. Unset (always, outside tests), it does nothing.
- * Stages: `part:<key>` (a part's bytes are on their way to every destination, not yet committed),
+ * Stages: `part:<key>` (a part is being read: its first bytes are on their way to every destination, the
+ * rest of its source not yet read),
  * `volume:<name>` (before a volume is read), `manifest` (every part stored, the manifest not yet written),
  * `locked` (the lock just taken, by any command).
  */

@@ -99,12 +99,17 @@ export interface PartOptions {
   signal?: AbortSignal;
 }
 
-/** Streams `source` into every live destination under `prefix/key` (one read) and returns the part's record. */
+/**
+ * Streams `source` into every live destination under `prefix/key` (one read) and returns the part's record.
+ * `onRead` is called once the source has been read to its end (its last bytes may still be on their way).
+ */
 export async function storePart(
   dests: DestSet, prefix: string, key: string, kind: PartKind, sourceName: string,
-  source: Readable, opts: PartOptions, side?: Writable,
+  source: Readable, opts: PartOptions, side?: Writable, onRead?: () => void,
 ): Promise<PartRecord> {
   const plain = new HashTap(side);
+  // every byte of the source has been read and hashed (the rest of the part is still being stored)
+  if (onRead) plain.once('finish', onRead);
   const stored = new HashTap();
   const targets = dests.live().map((s) => {
     const body = new PassThrough({ highWaterMark: 1 << 20 });
@@ -131,7 +136,7 @@ export async function storePart(
     },
   });
   try {
-    await pipeline(source, plain, coalesce(), compressor(opts.compression, opts.zstdLevel), createEncryptStream(opts.recipients), stored, holdTap(`part:${key}`, opts.signal), fan,
+    await pipeline(source, holdTap(`part:${key}`, opts.signal), plain, coalesce(), compressor(opts.compression, opts.zstdLevel), createEncryptStream(opts.recipients), stored, fan,
       ...(opts.signal ? [{ signal: opts.signal }] as const : []));
     await Promise.all(targets.map((t) => t.put));
   } catch (err) {
