@@ -203,7 +203,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       }
       return stored;
     };
-    const volumeRecords: VolumeRecord[] = await Promise.all(await archive(plan.hotVolumes, []));
+    const volumeRecords: VolumeRecord[] = await allStored(await archive(plan.hotVolumes, []));
 
     // 3. quiesce, archive, restart (restart also happens in finally on any error or signal)
     abort.signal.throwIfAborted();
@@ -212,10 +212,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     const storing = await archive(plan.quiescedVolumes, quiescer.stopped.map((s) => s.name));
     // every volume the writers use has been read: they run again while the last bytes are stored
     const restartFailures = await quiescer.restartAll();
-    const quiescedRecords = await Promise.allSettled(storing);
-    const storeFailure = quiescedRecords.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (storeFailure) throw storeFailure.reason;
-    volumeRecords.push(...quiescedRecords.map((r) => (r as PromiseFulfilledResult<VolumeRecord>).value));
+    volumeRecords.push(...(await allStored(storing)));
     if (restartFailures.length) throw new DrError(restartFailures.join('; '));
 
     for (const d of plan.dumpedVolumes) {
@@ -272,6 +269,14 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       first instanceof DrError ? first.hint : undefined);
   }
   return { manifest, plan: plan!, warnings: manifest!.warnings, copies: dests.status(true) };
+}
+
+/** Every promise settled (nothing still writing), then the values, or the first failure. */
+async function allStored<T>(ps: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(ps);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /** A small object (SHA256SUMS, manifest) to every live destination; a failure drops that destination. */

@@ -124,14 +124,25 @@ export async function checkStoredPart(storage: Storage, m: Manifest, part: PartR
 /** Reads an index part into a map path → entry. */
 export async function loadIndex(storage: Storage, m: Manifest, part: PartRecord, identities: string[]): Promise<Map<string, IndexEntry>> {
   const map = new Map<string, IndexEntry>();
-  let rest = '';
+  // line by line out of the buffers: no string of a whole chunk (an 80,000-entry index would otherwise grow
+  // the heap by tens of MB for strings that live a moment)
+  let rest: Buffer | null = null;
+  const add = (b: Buffer, from: number, to: number) => {
+    if (to > from) { const e = JSON.parse(b.toString('utf8', from, to)) as IndexEntry; map.set(e.path, e); }
+  };
   const sink = new Writable({
     write(c: Buffer, _e, cb) {
-      const lines = (rest + c.toString('utf8')).split('\n');
-      rest = lines.pop()!;
-      try { for (const l of lines) if (l) { const e = JSON.parse(l) as IndexEntry; map.set(e.path, e); } cb(); } catch (err) { cb(err as Error); }
+      try {
+        let from = 0;
+        for (let nl = c.indexOf(10); nl !== -1; nl = c.indexOf(10, from)) {
+          if (rest) { const line = Buffer.concat([rest, c.subarray(0, nl)]); rest = null; add(line, 0, line.length); } else add(c, from, nl);
+          from = nl + 1;
+        }
+        if (from < c.length) rest = rest ? Buffer.concat([rest, c.subarray(from)]) : Buffer.from(c.subarray(from));
+        cb();
+      } catch (err) { cb(err as Error); }
     },
-    final(cb) { try { if (rest) { const e = JSON.parse(rest) as IndexEntry; map.set(e.path, e); } cb(); } catch (err) { cb(err as Error); } },
+    final(cb) { try { if (rest) add(rest, 0, rest.length); cb(); } catch (err) { cb(err as Error); } },
   });
   await readPart(storage, m, part, identities, sink);
   return map;

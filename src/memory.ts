@@ -8,38 +8,46 @@
  * scavenge of the young generation, well under a millisecond) frees them just as well.
  *
  * So: external memory is accounted in V8's global limit (no more mark-compact per 50 MB), and the data
- * path calls `flowed(bytes)`, which runs a minor GC after every FLOW_GC_BYTES of data. That bounds the
- * garbage held at any time to about that much, whatever the size of the backup (flat memory at any scale).
+ * path calls `flowed(bytes)`, which runs a minor GC after every FLOW_GC_BYTES of data and a full one after
+ * every FLOW_FULL_GC_BYTES (~16 per 4 GB). That bounds the garbage held at any time, whatever the size of
+ * the backup or restore (flat memory at any scale).
  * When the runtime does not allow this, both are no-ops and V8's defaults apply.
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
 const FLOW_GC_BYTES = 16 << 20;
+/** a full GC after this much: buffers held across two minor GCs (a slow consumer such as tar -x writing
+ *  20,000 small files) are promoted to the old generation, and only a full GC frees them */
+const FLOW_FULL_GC_BYTES = 256 << 20;
 
-let minorGc: (() => void) | null = null;
+let gc: ((o: { type: 'minor' | 'major' }) => void) | null = null;
 let since = 0;
+let sinceFull = 0;
 
 /** Called once, at start-up, before data flows. */
 export function tuneGcForStreaming(): void {
-  if (minorGc || process.env.DR_DEFAULT_GC) return;
+  if (gc || process.env.DR_DEFAULT_GC) return;
   try {
     v8.setFlagsFromString('--external-memory-accounted-in-global-limit');
     v8.setFlagsFromString('--expose-gc');
-    const gc = vm.runInNewContext('gc') as ((o: { type: 'minor' | 'major' }) => void) | undefined;
+    const fn = vm.runInNewContext('gc') as ((o: { type: 'minor' | 'major' }) => void) | undefined;
     v8.setFlagsFromString('--no-expose-gc');
-    if (typeof gc === 'function') minorGc = () => gc({ type: 'minor' });
+    if (typeof fn === 'function') gc = fn;
   } catch {
-    minorGc = null;
+    gc = null;
   }
 }
 
 /** `n` bytes went through the data path. */
 export function flowed(n: number): void {
-  if (!minorGc) return;
+  if (!gc) return;
   since += n;
-  if (since >= FLOW_GC_BYTES) {
-    since = 0;
-    minorGc();
-  }
+  if (since < FLOW_GC_BYTES) return;
+  sinceFull += since;
+  since = 0;
+  if (sinceFull >= FLOW_FULL_GC_BYTES) {
+    sinceFull = 0;
+    gc({ type: 'major' });
+  } else gc({ type: 'minor' });
 }

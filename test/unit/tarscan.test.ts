@@ -36,7 +36,7 @@ async function reference(archive: Buffer): Promise<IndexEntry[]> {
     const type = INDEX_TYPE_OF[h.type ?? 'file']!;
     const hash = createHash('sha256');
     let size = 0;
-    stream.on('data', (c: Buffer) => { hash.update(c); size += c.length; });
+    stream.on('data', (c: unknown) => { hash.update(c as Buffer); size += (c as Buffer).length; });
     stream.on('end', () => {
       const e: IndexEntry = { path: normalizeEntryName(h.name), type, mode: (h.mode ?? 0) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0, size: type === 'file' ? size : 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000) };
       if (type === 'file') e.sha256 = hash.digest('hex');
