@@ -60,7 +60,7 @@ export function coalesce(size = ZCHUNK): Transform {
     highWaterMark: size,
     transform(chunk: Buffer, _e, cb) {
       flowed(chunk.length);
-      if (n === 0 && chunk.length >= size) return cb(null, chunk);
+      if (n === 0 && chunk.length >= size / 2) return cb(null, chunk); // already large (e.g. the decryptor's output): no copy
       parts.push(chunk);
       n += chunk.length;
       if (n < size) return cb();
