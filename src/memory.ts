@@ -8,13 +8,14 @@
  * scavenge of the young generation, well under a millisecond) frees them just as well.
  *
  * So: external memory is accounted in V8's global limit (no more mark-compact per 50 MB), and the data
- * path calls `flowed(bytes)`, which runs a minor GC after every FLOW_GC_BYTES of data and a full one after
- * every FLOW_FULL_GC_BYTES (~16 per 4 GB). That bounds the garbage held at any time, whatever the size of
- * the backup or restore (flat memory at any scale).
- * A restore also keeps the young generation from growing (limitYoungGeneration): loading an 80,000-entry
- * index made V8 grow it to ~100 MB of heap it then kept for the whole restore (scale-4 benchmark: peak RSS
- * 292 → 244 MB). Backups keep V8's default: the limit gave them no memory (scale 4: 159–164 MB either way)
- * and cost ~10 % more CPU.
+ * path calls `flowed(bytes)`, which runs a minor GC after every FLOW_GC_BYTES of data. That bounds the
+ * garbage held at any time, whatever the size of the backup (flat memory at any scale).
+ * A restore (restoreGcMode) also keeps the young generation from growing — loading an 80,000-entry index
+ * made V8 grow it to ~100 MB of heap it then kept for the whole restore — and runs a full GC after every
+ * FLOW_FULL_GC_BYTES: tar -x writing 80,000 small files is a slow consumer, buffers waiting for it outlive
+ * two scavenges and are promoted, and only a full GC frees them. Scale-4 benchmark, restore peak RSS:
+ * 443 MB with minor GCs alone, 332 MB with the full GCs, 234–250 MB with both. Backups do neither: no memory
+ * gained there (scale 4: 159–164 MB either way), and the full GCs cost a 1 GB backup ~4 s of CPU.
  * When the runtime does not allow this, both are no-ops and V8's defaults apply (DR_DEFAULT_GC=1 forces that).
  */
 import v8 from 'node:v8';
@@ -28,6 +29,7 @@ const FLOW_FULL_GC_BYTES = 256 << 20;
 let gc: ((o: { type: 'minor' | 'major' }) => void) | null = null;
 let since = 0;
 let sinceFull = 0;
+let fullGcs = false;
 
 /** Called once, at start-up, before data flows. */
 export function tuneGcForStreaming(): void {
@@ -50,14 +52,15 @@ export function flowed(n: number): void {
   if (since < FLOW_GC_BYTES) return;
   sinceFull += since;
   since = 0;
-  if (sinceFull >= FLOW_FULL_GC_BYTES) {
+  if (fullGcs && sinceFull >= FLOW_FULL_GC_BYTES) {
     sinceFull = 0;
     gc({ type: 'major' });
   } else gc({ type: 'minor' });
 }
 
-/** For restores: the young generation stays at its initial size (read by V8 at every GC, so it can be set now). */
-export function limitYoungGeneration(): void {
+/** For restores: the young generation stays at its initial size (V8 reads the flag at every GC), and full GCs run. */
+export function restoreGcMode(): void {
   if (!gc) return;
+  fullGcs = true;
   try { v8.setFlagsFromString('--semi-space-growth-factor=1'); } catch { /* V8's default */ }
 }

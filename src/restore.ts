@@ -29,7 +29,7 @@ import { Quiescer, recoverStopped } from './quiesce.ts';
 import { startAndWait, type ServiceState } from './stackctl.ts';
 import { pipeline } from 'node:stream/promises';
 import { DrError, ExitCode } from './errors.ts';
-import { limitYoungGeneration } from './memory.ts';
+import { restoreGcMode } from './memory.ts';
 
 export interface RestoreOptions {
   id?: string;
@@ -91,7 +91,7 @@ async function volumeState(docker: Docker, name: string, image: string): Promise
 
 export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<RestoreSummary> {
   const t0 = Date.now();
-  limitYoungGeneration(); // flat memory with large indexes (src/memory.ts)
+  restoreGcMode(); // flat memory with large indexes and a slow tar -x (src/memory.ts)
   const { config, log } = ctx;
   const { identities, trusted } = identitiesFrom(config, 'dr restore');
   const suffix = opts.suffix ?? '';
