@@ -344,6 +344,12 @@ function x25519Stanza(fileKey: Buffer, recipientPub: Buffer, index: number): str
 // ---------------------------------------------------------------------------------------------------------------
 // Encryption
 
+/** Pushes what one transform call produced as one buffer (not two small pushes per 64 KiB chunk); returns a fresh list. */
+function pushJoined(stream: Transform, out: Buffer[]): Buffer[] {
+  if (out.length) stream.push(out.length === 1 ? out[0] : Buffer.concat(out));
+  return [];
+}
+
 /**
  * A Transform that encrypts its input to the given `age1…` recipients (at least one). Invalid recipients throw
  * (AgeError) here, before any data flows. Output: header, 16-byte nonce, then 64 KiB STREAM chunks.
@@ -375,8 +381,7 @@ export function createEncryptStream(recipients: string[]): Transform {
   let counter = 0;
   const nonce = Buffer.alloc(12);
 
-  // what one transform call produces, pushed as one buffer (not two small pushes per 64 KiB chunk)
-  let out: Buffer[] = [];
+  let out: Buffer[] = []; // what one transform call produces (pushJoined)
   function seal(plaintext: Buffer, last: boolean): void {
     setChunkNonce(nonce, counter++, last);
     const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE });
@@ -390,10 +395,6 @@ export function createEncryptStream(recipients: string[]): Transform {
       out.push(prelude);
       prelude = undefined;
     }
-  }
-  function emit(stream: Transform): void {
-    if (out.length) stream.push(out.length === 1 ? out[0] : Buffer.concat(out));
-    out = [];
   }
 
   return new Transform({
@@ -418,7 +419,7 @@ export function createEncryptStream(recipients: string[]): Transform {
           fill += n;
           off += n;
         }
-        emit(this);
+        out = pushJoined(this, out);
         callback();
       } catch (err) {
         callback(err as Error);
@@ -430,7 +431,7 @@ export function createEncryptStream(recipients: string[]): Transform {
         // Final chunk: short (or full when the plaintext is an exact multiple), empty only for empty plaintext.
         seal(staging.subarray(0, fill), true);
         fill = 0;
-        emit(this);
+        out = pushJoined(this, out);
         callback();
       } catch (err) {
         callback(err as Error);
@@ -620,12 +621,8 @@ export function createDecryptStream(identities: string[], opts: { headerOnly?: b
     return aeadOpen(key!, nonce, sealed);
   }
 
+  let out: Buffer[] = []; // what one transform call produces (pushJoined)
   /** A full sealed chunk: normally not the last one; a full-size last chunk ends a multiple-of-64-KiB plaintext. */
-  let out: Buffer[] = [];
-  function emit(stream: Transform): void {
-    if (out.length) stream.push(out.length === 1 ? out[0] : Buffer.concat(out));
-    out = [];
-  }
   function openFull(sealed: Buffer): void {
     let plaintext = open(sealed, false);
     if (!plaintext) {
@@ -688,7 +685,7 @@ export function createDecryptStream(identities: string[], opts: { headerOnly?: b
         }
         if (opts.headerOnly) return callback();
         payload(chunk, off);
-        emit(this);
+        out = pushJoined(this, out);
         callback();
       } catch (err) {
         callback(err as Error);

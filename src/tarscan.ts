@@ -108,9 +108,6 @@ export class TarScanner {
     this.refuse = refuse;
   }
 
-  /** bytes scanned so far */
-  get scanned(): number { return this.offset; }
-
   /** Scans `chunk`; throws (from a handler, or `refuse`) and stays unusable after a throw. */
   scan(chunk: Buffer): void {
     let off = 0;
