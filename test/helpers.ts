@@ -1,6 +1,6 @@
 /** Shared helpers for the integration tests: run `dr`, bring the real test stack up, test secrets. */
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,9 +29,22 @@ export function runDr(args: string[], env: Record<string, string> = {}, opts: { 
   });
 }
 
+const temps: string[] = [];
+process.on('exit', () => {
+  for (const d of temps) {
+    try { rmSync(d, { recursive: true, force: true }); } catch { /* e.g. still a mount point: left for the OS */ }
+  }
+});
+/** A fresh directory under the system temp dir, removed when the test process exits. */
+export function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  temps.push(d);
+  return d;
+}
+
 let scratch: string | undefined;
 export function scratchDir(): string {
-  return (scratch ??= mkdtempSync(join(tmpdir(), 'dr-test-')));
+  return (scratch ??= tempDir('dr-test-'));
 }
 
 /** `npm run stack:up`: idempotent; brings the real docker-compose.yml up with the local images and seeds it. */

@@ -1,13 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, copyFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from '../helpers.ts';
+import { ROOT, tempDir } from '../helpers.ts';
 
 function composeConfig(files: string[], extra: string[] = []): Record<string, any> {
-  const dir = mkdtempSync(join(tmpdir(), 'dr-compose-'));
+  const dir = tempDir('dr-compose-');
   copyFileSync(join(ROOT, '.env.example'), join(dir, '.env'));
   const out = execFileSync('docker', ['compose', '--project-directory', dir, ...files.flatMap((f) => ['-f', join(ROOT, f)]), ...extra, 'config', '--format', 'json'],
     { encoding: 'utf8', cwd: dir });

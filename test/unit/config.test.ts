@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../helpers.ts';
 import { readConfig, loadEnv, parseVars, ConfigError, DEFAULT_VOLUME_SUFFIXES, type VarSpec } from '../../src/config.ts';
 import { scrub } from '../../src/redact.ts';
 import { ExitCode } from '../../src/errors.ts';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'dr-unit-'));
+const tmp = () => tempDir('dr-unit-');
 function problemsOf(fn: () => unknown): string[] {
   try { fn(); } catch (err) {
     assert.ok(err instanceof ConfigError, `expected ConfigError, got ${err}`);

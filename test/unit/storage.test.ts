@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../helpers.ts';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LocalStorage } from '../../src/storage/local.ts';
@@ -12,7 +12,7 @@ import { DestSet } from '../../src/storage/destset.ts';
 import { storePart } from '../../src/pipeline.ts';
 import { generateIdentity } from '../../src/age.ts';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'dr-storage-'));
+const tmp = () => tempDir('dr-storage-');
 async function text(r: Readable): Promise<string> { let s = ''; for await (const c of r) s += c; return s; }
 
 test('local storage: atomic put (no temp file left), get, stat, list, deletePrefix; keys cannot escape', async () => {
