@@ -5,14 +5,20 @@
  * moved on to the next one (tar -v prints each member when it starts it), so the re-read overlaps the
  * write instead of following it. Everything but regular files (directories, links, special files) is
  * re-read after tar exits: tar finishes those last.
+ *
+ * The reads are synchronous, in slices of at most SLICE_MS on the event loop. The files were just written
+ * and sit in the page cache, so a read costs a memory copy; the async form cost far more than the read
+ * itself: five thread-pool round trips per file (open, read, read, close, lstat), each a futex wake-up and
+ * a promise. Benchmark, 20,000 files and 1 GB: the main thread's CPU in the re-read fell from ~3 s to ~1 s.
  */
 import { createHash } from 'node:crypto';
-import { lstat, open, readlink } from 'node:fs/promises';
+import { closeSync, lstatSync, openSync, readSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IndexEntry } from './archive.ts';
 import { entryDiff, resolveHardlink } from './check.ts';
 
-const CONCURRENCY = 4;
+/** the longest the re-read holds the event loop at a time (the data path to tar -x runs between slices) */
+const SLICE_MS = 4;
 
 function typeOf(mode: number): IndexEntry['type'] | 'other' {
   switch (mode & 0o170000) {
@@ -26,39 +32,35 @@ function typeOf(mode: number): IndexEntry['type'] | 'other' {
   }
 }
 
-/** SHA-256 of a file, read into a reused buffer (no allocation per file: 20,000 small files stay cheap). */
-async function sha256Of(path: string, buf: Buffer): Promise<string> {
+const buf = Buffer.allocUnsafe(1 << 20);
+
+/** SHA-256 of a file, read into one reused buffer (no allocation per file: 20,000 small files stay cheap). */
+function sha256Of(path: string): string {
   const h = createHash('sha256');
-  const fh = await open(path, 'r');
+  const fd = openSync(path, 'r');
   try {
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
     }
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
   return h.digest('hex');
 }
 
-const buffers: Buffer[] = [];
-async function withBuffer<T>(fn: (b: Buffer) => Promise<T>): Promise<T> {
-  const b = buffers.pop() ?? Buffer.allocUnsafe(1 << 20);
-  try { return await fn(b); } finally { buffers.push(b); }
-}
-
 /** How the entry at `root/path` differs from the index, or null. */
-export async function rereadEntry(root: string, entry: IndexEntry, index: ReadonlyMap<string, IndexEntry>): Promise<string | null> {
+export function rereadEntry(root: string, entry: IndexEntry, index: ReadonlyMap<string, IndexEntry>): string | null {
   const want = resolveHardlink(entry, index);
   const p = want.path === '.' ? root : join(root, want.path);
-  const st = await lstat(p).catch(() => null);
+  const st = lstatSync(p, { throwIfNoEntry: false });
   if (!st) return 'missing';
   const type = typeOf(st.mode);
   const got: IndexEntry = { path: want.path, type: type === 'other' ? 'file' : type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: type === 'file' ? st.size : 0, mtime: 0 };
   if (type === 'other') return 'unknown file type';
-  if (type === 'symlink') got.linkname = await readlink(p);
-  if (type === 'file' && want.type === 'file' && st.size === want.size) got.sha256 = await withBuffer((b) => sha256Of(p, b));
+  if (type === 'symlink') got.linkname = readlinkSync(p);
+  if (type === 'file' && want.type === 'file' && st.size === want.size) got.sha256 = sha256Of(p);
   return entryDiff(want, got);
 }
 
@@ -77,38 +79,50 @@ export function rereader(volume: string, root: string, index: ReadonlyMap<string
   const diffs: string[] = [];
   let ready = 0; // entries order[0..ready) are complete on disk
   let next = 0; // next entry of order to re-read
-  let active = 0;
-  let failure: unknown = null;
-  const idle: (() => void)[] = [];
+  let scheduled = false;
   const note = (path: string, d: string | null) => { if (d && diffs.length < 50) diffs.push(`${volume}:${path}: ${d}`); };
   const check = (path: string) => {
     checked.add(path);
     const want = index.get(path);
-    if (!want) return Promise.resolve(note(path, 'not in the index'));
-    return rereadEntry(root, want, index).then((d) => note(path, d));
+    note(path, want ? rereadEntry(root, want, index) : 'not in the index');
   };
-  const pump = () => {
-    while (active < CONCURRENCY && next < ready) {
-      const path = order[next++]!;
-      // only regular files while tar runs: it sets directory modes, and creates symlinks with ".." (as
-      // placeholders first), at its end
-      if (checked.has(path) || index.get(path)?.type !== 'file') continue;
-      active++;
-      check(path).catch((err: unknown) => { failure ??= err; }).finally(() => { active--; pump(); });
+  let failure: unknown = null;
+  /** re-reads finished regular files for at most SLICE_MS; more in a later slice */
+  const slice = () => {
+    scheduled = false;
+    const until = performance.now() + SLICE_MS;
+    try {
+      while (next < ready) {
+        const path = order[next++]!;
+        // only regular files while tar runs: it sets directory modes, and creates symlinks with ".." (as
+        // placeholders first), at its end
+        if (checked.has(path) || index.get(path)?.type !== 'file') continue;
+        check(path);
+        if (performance.now() >= until) break;
+      }
+    } catch (err) {
+      failure ??= err;
+      next = ready = order.length;
     }
-    if (active === 0) for (const f of idle.splice(0)) f();
+    if (next < ready && !scheduled) { scheduled = true; setImmediate(slice); }
   };
   return {
     entry: (path) => { order.push(path); },
-    started: (n) => { ready = Math.max(ready, Math.min(n, order.length)); pump(); },
+    started: (n) => {
+      ready = Math.max(ready, Math.min(n, order.length));
+      if (next < ready && !scheduled) { scheduled = true; setImmediate(slice); }
+    },
     async finish() {
       ready = order.length;
-      pump();
-      await new Promise<void>((r) => { if (active === 0 && next >= ready) r(); else idle.push(r); });
+      while (next < ready && !failure) { slice(); await new Promise((r) => setImmediate(r)); }
+      if (failure) throw failure;
       // directories (modes applied by tar at its end) and every index entry the archive did not bring
       const rest = [...index.keys()].filter((p) => !checked.has(p));
-      for (let i = 0; i < rest.length; i += CONCURRENCY * 4) await Promise.all(rest.slice(i, i + CONCURRENCY * 4).map(check));
-      if (failure) throw failure;
+      for (let i = 0; i < rest.length;) {
+        const until = performance.now() + SLICE_MS;
+        while (i < rest.length && performance.now() < until) check(rest[i++]!);
+        await new Promise((r) => setImmediate(r));
+      }
       return { diffs, entries: checked.size };
     },
   };
