@@ -90,8 +90,16 @@ async function volumeState(docker: Docker, name: string, image: string): Promise
 }
 
 export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<RestoreSummary> {
+  const backToDefault = restoreGcMode(); // flat memory with large indexes and a slow tar -x (src/memory.ts)
+  try {
+    return await restore(ctx, opts);
+  } finally {
+    backToDefault(); // a daemon's drill must not leave its backups in restore mode
+  }
+}
+
+async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSummary> {
   const t0 = Date.now();
-  restoreGcMode(); // flat memory with large indexes and a slow tar -x (src/memory.ts)
   const { config, log } = ctx;
   const { identities, trusted } = identitiesFrom(config, 'dr restore');
   const suffix = opts.suffix ?? '';
