@@ -142,7 +142,10 @@ export async function readVolume(docker: Docker, volume: string, image: string |
   if (!info) throw new DrError(`volume ${volume} no longer exists (it was removed while dr was running)`, undefined, 'find out what removed it; run dr backup again');
   const mp = await localMountpoint(info.Mountpoint);
   if (mp) {
-    const stream = toolSource('tar', ['-C', mp, '--format=posix', '--pax-option=delete=atime,delete=ctime', '--sort=name', '--numeric-owner', '-cf', '-', '.'], `tar of volume ${volume}`, [0, 1]);
+    // 64 KiB records (-b 128), a pipe's capacity: with tar's default 10 KiB writes Node read the 1 GB
+    // benchmark volume in 30,000–60,000 chunks of ~16–34 KiB; now ~16,000 of ~63 KiB (receiving it: 1.3 s →
+    // 0.7 s of CPU, and every stage after it sees half the chunks)
+    const stream = toolSource('tar', ['-C', mp, '--format=posix', '--pax-option=delete=atime,delete=ctime', '--sort=name', '--numeric-owner', '-b', '128', '-cf', '-', '.'], `tar of volume ${volume}`, [0, 1]);
     return { stream, via: 'tar', done: async () => {} };
   }
   if (!image) throw new DrError(`volume ${volume}: no image to create a helper container from`);

@@ -255,7 +255,9 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
             cb();
           },
         });
-        await pipeline(plain, gate.stream, toolStage('tar', ['-C', mp, '-x', '-v', '-p', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${pv.target}`), progress);
+        // 64 KiB records (-b 128): tar empties the pipe in one read instead of six 10 KiB ones, so Node writes
+        // to it in 64 KiB steps instead of 10 KiB ones (a wake-up each)
+        await pipeline(plain, gate.stream, toolStage('tar', ['-C', mp, '-x', '-v', '-p', '-b', '128', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${pv.target}`), progress);
         result = await rr.finish();
       } else {
         const gate = tarGate(v.name, index);
