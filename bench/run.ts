@@ -34,7 +34,8 @@ const timed = (cmd: string, env: Record<string, string> = {}) => {
 console.error(`[bench] dataset at scale ${scale}`);
 // when did this benchmark last delete many files (see the restores below)
 let DELETED_AT = 0;
-const leftovers = sh('docker volume ls -q --filter name=^bench_').split('\n').filter((v) => /^bench_(stock_r|restic_r|data_bench_r)/.test(v));
+// every bench_* volume but the dataset goes (an earlier run's restores): dr backs up all of them
+const leftovers = sh('docker volume ls -q --filter name=^bench_').split('\n').filter((v) => v.startsWith('bench_') && v !== 'bench_data');
 if (leftovers.length) { sh(`docker volume rm -f ${leftovers.join(' ')} >/dev/null`); DELETED_AT = Date.now(); }
 const cachedScale = sh('docker volume inspect -f "{{ index .Labels \\"bench.scale\\" }}" bench_data 2>/dev/null || true').trim();
 if (cachedScale && cachedScale !== String(scale)) DELETED_AT = Date.now(); // dataset.sh replaces the dataset
