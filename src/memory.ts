@@ -86,3 +86,8 @@ export function restoreGcMode(): () => void {
   set(true);
   return () => set(false);
 }
+
+/** The data path's current GC settings (for tests and diagnostics). */
+export function gcSettings(): { active: boolean; minorGcEveryBytes: number; fullGcs: boolean } {
+  return { active: gc !== null, minorGcEveryBytes: flowGcBytes, fullGcs };
+}

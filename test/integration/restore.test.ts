@@ -28,6 +28,12 @@ before(async () => {
   for (const w of WRITERS) await waitHealthy(w);
 });
 
+test('read straight from the volumes\' directories, every volume tar is in 64 KiB records (docs/FORMAT.md)', () => {
+  const volumes = manifest.parts.filter((p) => p.kind === 'volume');
+  assert.equal(volumes.length, APP_VOLUMES.length);
+  for (const p of volumes) assert.equal(p.plain.size % 65536, 0, `${p.key}: ${p.plain.size} bytes`);
+});
+
 test('side-by-side --suffix restore of one volume while the stack keeps running', async () => {
   const starts = [...WRITERS, 'v2_glpi_db'].map(startedAt);
   const r = await runDr(['restore', '--latest', '--volume', 'v2_glpi_files', '--suffix', '_side'], env);
