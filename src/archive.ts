@@ -105,11 +105,12 @@ export function tarEntries(what: string, onEntry: (e: IndexEntry) => void, onHea
 /**
  * A writable that scans a tar stream and writes one JSON line per entry to `out` (then ends it), gathered
  * into ~64 KiB writes, awaiting `out`'s backpressure so the index never piles up in memory.
+ * `what` names the source in errors (e.g. "volume v2_glpi_files").
  */
-export function indexBuilder(out: Writable): { sink: Writable; count(): number } {
+export function indexBuilder(out: Writable, what = 'tar stream'): { sink: Writable; count(): number } {
   let n = 0;
   let lines = '';
-  const scanner = tarEntries('tar stream', (e) => { n++; lines += JSON.stringify(e) + '\n'; });
+  const scanner = tarEntries(what, (e) => { n++; lines += JSON.stringify(e) + '\n'; });
   const flush = (cb: (err?: Error | null) => void) => {
     const text = lines;
     lines = '';

@@ -298,7 +298,7 @@ async function archiveVolume(docker: Docker, storage: DestSet, id: string, v: Vo
   try {
     const tarStream = source.stream;
     const indexOut = newIndexStream();
-    const index = indexBuilder(indexOut);
+    const index = indexBuilder(indexOut, `volume ${v.name}`);
     const seg = safeSegment(v.name);
     let volPart: PartRecord, idxPart: PartRecord;
     try {

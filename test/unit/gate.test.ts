@@ -124,3 +124,13 @@ test('indexProblem finds a hostile entry in an index', () => {
   assert.match(indexProblem('v', new Map([['d', e('d', 'chardev')]]))!.message, /device node/);
   assert.match(indexProblem('v', new Map([['l', e('l', 'symlink', '../../etc')]]))!.message, /leaves the volume/);
 });
+
+test('the backup\'s index builder names the volume when its tar stream is malformed', async () => {
+  const bad = gnuTar().subarray(0, 512 * 20 + 100); // cut inside the 70,000-byte file
+  const sink = new Writable({ write(_c, _e, cb) { cb(); } });
+  const destroyedWith: Error[] = [];
+  sink.on('error', (e) => destroyedWith.push(e)); // the index part's stream fails with the same error
+  const b = indexBuilder(sink, 'volume v2_glpi_files');
+  await assert.rejects(pipeline(Readable.from([bad]), b.sink), (err: Error) => /^volume v2_glpi_files: the archive ends in the middle of an entry/.test(err.message));
+  assert.match(destroyedWith[0]?.message ?? '', /^volume v2_glpi_files: /);
+});
