@@ -33,12 +33,12 @@ const timed = (cmd: string, env: Record<string, string> = {}) => {
 
 console.error(`[bench] dataset at scale ${scale}`);
 // when did this benchmark last delete many files (see the restores below)
-let DELETED_AT = 0;
+let deletedAt = 0;
 // every bench_* volume but the dataset goes (an earlier run's restores): dr backs up all of them
 const leftovers = sh('docker volume ls -q --filter name=^bench_').split('\n').filter((v) => v.startsWith('bench_') && v !== 'bench_data');
-if (leftovers.length) { sh(`docker volume rm -f ${leftovers.join(' ')} >/dev/null`); DELETED_AT = Date.now(); }
+if (leftovers.length) { sh(`docker volume rm -f ${leftovers.join(' ')} >/dev/null`); deletedAt = Date.now(); }
 const cachedScale = sh('docker volume inspect -f "{{ index .Labels \\"bench.scale\\" }}" bench_data 2>/dev/null || true').trim();
-if (cachedScale && cachedScale !== String(scale)) DELETED_AT = Date.now(); // dataset.sh replaces the dataset
+if (cachedScale && cachedScale !== String(scale)) deletedAt = Date.now(); // dataset.sh replaces the dataset
 sh(`bash ${join(ROOT, 'bench/dataset.sh')} ${scale}`);
 const mp = sh('docker volume inspect -f "{{.Mountpoint}}" bench_data').trim();
 const bytes = Number(sh(`du -sb ${mp} | cut -f1`));
@@ -76,26 +76,23 @@ for (let i = 0; i < repeat; i++) {
 // deleted before the end, and the restores wait until the last deletion of many files by this benchmark
 // (a dataset generated afresh, leftovers of an earlier run) is 5.5 min old.
 const restored: string[] = [];
+// removed at the very end (restic's restore below also writes before any deletion)
+process.on('exit', () => { spawnSync('docker', ['volume', 'rm', '-f', ...restored], { stdio: 'ignore' }); });
 const freshRestoreVolume = (name: string) => {
   sh(`docker volume create ${name} >/dev/null`);
   restored.push(name);
   return sh(`docker volume inspect -f "{{.Mountpoint}}" ${name}`).trim();
 };
-const waitSec = DELETED_AT ? 330 - (Date.now() - DELETED_AT) / 1000 : 0;
+const waitSec = deletedAt ? 330 - (Date.now() - deletedAt) / 1000 : 0;
 if (waitSec > 0) {
   console.error(`[bench] waiting ${waitSec.toFixed(0)} s: many files were deleted just now (see the comment in bench/run.ts)`);
   execFileSync('sleep', [String(Math.ceil(waitSec))]);
 }
-try {
-  for (let i = 0; i < repeat; i++) {
-    const stockDir = freshRestoreVolume(`bench_stock_r${i}`);
-    once('stockR', () => timed(`age -d -i ${identity} ${work}/stock.tar.zst.age | zstd -d -q | tar -x -C ${stockDir}`));
-    restored.push(`bench_data_bench_r${i}`);
-    once('drR', () => timed(`node ${join(ROOT, 'bin/dr')} restore --latest --volume bench_data --suffix _bench_r${i}`, drEnv));
-  }
-} finally {
-  // removed at the end (restic's restore below still runs before these deletions)
-  process.on('exit', () => { spawnSync('docker', ['volume', 'rm', '-f', ...restored], { stdio: 'ignore' }); });
+for (let i = 0; i < repeat; i++) {
+  const stockDir = freshRestoreVolume(`bench_stock_r${i}`);
+  once('stockR', () => timed(`age -d -i ${identity} ${work}/stock.tar.zst.age | zstd -d -q | tar -x -C ${stockDir}`));
+  restored.push(`bench_data_bench_r${i}`);
+  once('drR', () => timed(`node ${join(ROOT, 'bin/dr')} restore --latest --volume bench_data --suffix _bench_r${i}`, drEnv));
 }
 const stockB = best('stockB');
 const stockR = best('stockR');

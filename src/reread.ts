@@ -80,6 +80,7 @@ export function rereader(volume: string, root: string, index: ReadonlyMap<string
   let ready = 0; // entries order[0..ready) are complete on disk
   let next = 0; // next entry of order to re-read
   let scheduled = false;
+  let drained: (() => void) | null = null; // finish() waits for the last slice
   const note = (path: string, d: string | null) => { if (d && diffs.length < 50) diffs.push(`${volume}:${path}: ${d}`); };
   const check = (path: string) => {
     checked.add(path);
@@ -87,7 +88,7 @@ export function rereader(volume: string, root: string, index: ReadonlyMap<string
     note(path, want ? rereadEntry(root, want, index) : 'not in the index');
   };
   let failure: unknown = null;
-  /** re-reads finished regular files for at most SLICE_MS; more in a later slice */
+  /** re-reads finished regular files for at most SLICE_MS, then yields to the event loop for the next slice */
   const slice = () => {
     scheduled = false;
     const until = performance.now() + SLICE_MS;
@@ -104,17 +105,16 @@ export function rereader(volume: string, root: string, index: ReadonlyMap<string
       failure ??= err;
       next = ready = order.length;
     }
-    if (next < ready && !scheduled) { scheduled = true; setImmediate(slice); }
+    if (next < ready) kick();
+    else drained?.();
   };
+  const kick = () => { if (!scheduled && next < ready) { scheduled = true; setImmediate(slice); } };
   return {
     entry: (path) => { order.push(path); },
-    started: (n) => {
-      ready = Math.max(ready, Math.min(n, order.length));
-      if (next < ready && !scheduled) { scheduled = true; setImmediate(slice); }
-    },
+    started: (n) => { ready = Math.max(ready, Math.min(n, order.length)); kick(); },
     async finish() {
       ready = order.length;
-      while (next < ready && !failure) { slice(); await new Promise((r) => setImmediate(r)); }
+      if (next < ready) await new Promise<void>((r) => { drained = r; kick(); });
       if (failure) throw failure;
       // directories (modes applied by tar at its end) and every index entry the archive did not bring
       const rest = [...index.keys()].filter((p) => !checked.has(p));
