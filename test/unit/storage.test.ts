@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.ts';
 import { Readable, Writable } from 'node:stream';
@@ -30,6 +31,28 @@ test('local storage: atomic put (no temp file left), get, stat, list, deletePref
   await s.deletePrefix('a');
   assert.deepEqual(await s.list(''), []);
   await assert.rejects(s.put('../escape', Readable.from(['x'])), /invalid object key/);
+});
+
+test('local storage: a part larger than the in-flight flush step (64 MiB) arrives intact; a source failing after a flush leaves nothing', async () => {
+  const dir = tmp();
+  const s = new LocalStorage(dir);
+  const MiB = 1 << 20;
+  // 150 MiB of distinct 1 MiB chunks: two flushes while streaming, the rest at the end
+  const chunks = function* (n: number, failAt = -1) {
+    for (let i = 0; i < n; i++) {
+      if (i === failAt) throw new Error('volume vanished mid-part');
+      yield createHash('sha256').update(String(i)).digest().toString('hex').repeat(MiB / 64).slice(0, MiB);
+    }
+  };
+  const want = createHash('sha256');
+  for (const c of chunks(150)) want.update(c);
+  const r = await s.put('v/big.bin', Readable.from(chunks(150)));
+  assert.equal(r.size, 150 * MiB);
+  const got = createHash('sha256');
+  for await (const c of await s.get('v/big.bin')) got.update(c as Buffer);
+  assert.equal(got.digest('hex'), want.digest('hex'));
+  await assert.rejects(s.put('v/broken.bin', Readable.from(chunks(150, 100))), /volume vanished mid-part/);
+  assert.deepEqual(readdirSync(join(dir, 'v')), ['big.bin']);
 });
 
 test('the retry wrapper retries idempotent operations with backoff, then gives up with the last error', async () => {
