@@ -152,14 +152,15 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
     const indexes = new Map<string, Awaited<ReturnType<typeof loadIndex>>>();
     for (const v of vols) {
       const [vp, ip] = parts([v.part, v.index]) as [PartRecord, PartRecord];
-      const index = await loadIndex(storage, m, ip, identities);
+      // the index loads while the volume part's stored bytes are hashed (both only read)
+      const [index] = await Promise.all([loadIndex(storage, m, ip, identities), opts.dryRun ? null : precheckPart(storage, m, vp, identities)]);
       const bad = indexProblem(v.name, index);
       if (bad) throw bad;
       if (opts.dryRun) {
         const checker = tarChecker(v.name, index);
         await readPart(storage, m, vp, identities, checker.sink);
         if (checker.diffs.length) throw new CheckError(`volume ${v.name}: the archive differs from its index: ${checker.diffs.slice(0, 10).join('; ')}`);
-      } else await precheckPart(storage, m, vp, identities);
+      }
       indexes.set(v.name, index);
     }
     for (const d of dbs) {
