@@ -1,8 +1,8 @@
 /**
  * The backup lifecycle, top to bottom:
- *   validate → lock → recover → discover → dump databases → [archive unquiesced volumes] → quiesce writers →
- *   read their volumes → restart writers (while the last bytes are stored) → SHA256SUMS → manifest (commit) →
- *   release lock.
+ *   validate → lock → recover → discover → dump databases → [archive unquiesced volumes] → make the writers'
+ *   volumes ready to read → quiesce writers → read their volumes → restart writers (while the last bytes are
+ *   stored) → SHA256SUMS → manifest (commit) → release lock.
  * The writers are restarted on success, on error and on SIGINT/SIGTERM, in reverse stop order; errors are
  * joined. A failed or interrupted backup removes everything it wrote: without a committed manifest a backup
  * does not exist.
@@ -20,7 +20,7 @@ import { acquireLock } from './lock.ts';
 import { discover, type Discovery, type DiscoveryHandles, type VolumeInfo } from './discover.ts';
 import { recoverStopped, Quiescer } from './quiesce.ts';
 import { hold } from './hold.ts';
-import { removeStaleHelpers, readVolume, indexBuilder, newIndexStream } from './archive.ts';
+import { removeStaleHelpers, prepareVolume, indexBuilder, newIndexStream, type VolumeSource } from './archive.ts';
 import { dumpDatabase, safeSegment } from './dump.ts';
 import { storePart, EXT, type PartOptions } from './pipeline.ts';
 import { mapLimit } from './concurrency.ts';
@@ -183,15 +183,18 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     //    a volume frees its slot for the next one as soon as it is read (its last bytes are compressed,
     //    encrypted, written and fsynced while the next volume is read), and the writers run again as soon as
     //    every volume they write has been read, not once it is stored.
-    const archive = async (names: string[], quiesced: string[]): Promise<Promise<VolumeRecord>[]> => {
+    const volumeOf = (name: string) => report.volumes.find((v) => v.name === name)!;
+    const archive = async (names: string[], quiesced: string[], ready?: Map<string, VolumeSource>): Promise<Promise<VolumeRecord>[]> => {
       const stored: Promise<VolumeRecord>[] = [];
       try {
         await mapLimit(names, config.parallelism, async (name) => {
           abort.signal.throwIfAborted();
           await hold(`volume:${name}`, abort.signal);
+          const source = ready?.get(name) ?? await sourceOf(docker, volumeOf(name), report, handles);
+          ready?.delete(name); // archiveVolume releases it from here on
           let read!: () => void;
           const wasRead = new Promise<void>((r) => { read = r; });
-          const p = archiveVolume(docker, dests, id, report.volumes.find((v) => v.name === name)!, report, handles, partOpts, read)
+          const p = archiveVolume(dests, id, volumeOf(name), source, partOpts, read)
             .then((r) => { parts.push(...r.parts); return { ...r.record, quiesced }; });
           p.catch(() => {}); // awaited below; a failure after the read is reported there
           stored.push(p);
@@ -207,9 +210,24 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
 
     // 3. quiesce, archive, restart (restart also happens in finally on any error or signal)
     abort.signal.throwIfAborted();
-    // app writers are stopped (or paused: DR_QUIESCE); the databases' wave of cold mode is always stopped
-    await quiescer.stop(plan.waves, (i) => (i < report.stopWaves.length ? config.quiesce : 'stop'));
-    const storing = await archive(plan.quiescedVolumes, quiescer.stopped.map((s) => s.name));
+    // Their volumes are made ready to read first (found; helper containers created on the archive-API path),
+    // so the writers' downtime holds the reading alone.
+    const ready = new Map<string, VolumeSource>();
+    let storing: Promise<VolumeRecord>[];
+    try {
+      // and their parts' folders exist (on local disk, creating one with its fsync took ~0.1 s of downtime)
+      await dests.prepare([`${id}/volumes`, `${id}/index`]);
+      await mapLimit(plan.quiescedVolumes, config.parallelism, async (name) => { ready.set(name, await sourceOf(docker, volumeOf(name), report, handles)); });
+      abort.signal.throwIfAborted();
+      // app writers are stopped (or paused: DR_QUIESCE); the databases' wave of cold mode is always stopped
+      await quiescer.stop(plan.waves, (i) => (i < report.stopWaves.length ? config.quiesce : 'stop'));
+      // the reads start at once (a waiting tar goes, or an archive request the engine answers in ~60 ms) and
+      // wait on their pipes (≤ ~1 MiB each) for their turn: their start-up costs overlap
+      for (const r of [...ready.values()].slice(0, EARLY_READS)) void r.open();
+      storing = await archive(plan.quiescedVolumes, quiescer.stopped.map((s) => s.name), ready);
+    } finally {
+      await Promise.all([...ready.values()].map((r) => r.done())); // prepared, never read: an error came first
+    }
     // every volume the writers use has been read: they run again while the last bytes are stored
     const restartFailures = await quiescer.restartAll();
     volumeRecords.push(...(await allStored(storing)));
@@ -289,14 +307,21 @@ function volumeRecordBase(v: VolumeInfo): Omit<VolumeRecord, 'part' | 'index' | 
   return { name: v.name, role: v.role, driver: v.driver, labels: v.labels, mountedBy: v.mountedBy.map((m) => ({ container: m.container, path: m.path })) };
 }
 
-/** One volume: its tar part and, built from the same stream, its per-file index part. */
-async function archiveVolume(docker: Docker, storage: DestSet, id: string, v: VolumeInfo, report: Discovery, handles: DiscoveryHandles, opts: PartOptions, onRead?: () => void): Promise<{ record: Omit<VolumeRecord, 'quiesced'>; parts: PartRecord[] }> {
+/** quiesced volumes whose reads start together as the writers stop (each then waits with ≤ ~1 MiB in its pipe) */
+const EARLY_READS = 16;
+
+/** How volume `v` is read (src/archive.ts prepareVolume), with an image borrowed from the stack for a helper. */
+async function sourceOf(docker: Docker, v: VolumeInfo, report: Discovery, handles: DiscoveryHandles): Promise<VolumeSource> {
   const owner = v.mountedBy[0]?.container ?? report.containers[0]?.name;
   const image = report.containers.find((c) => c.name === owner)?.imageId;
   if (!image || !handles.containers.has(owner!)) throw new DrError(`volume ${v.name}: no container of the stack to borrow an image from for the helper`);
-  const source = await readVolume(docker, v.name, image);
+  return prepareVolume(docker, v.name, image);
+}
+
+/** One volume: its tar part and, built from the same stream, its per-file index part. Releases `source`. */
+async function archiveVolume(storage: DestSet, id: string, v: VolumeInfo, source: VolumeSource, opts: PartOptions, onRead?: () => void): Promise<{ record: Omit<VolumeRecord, 'quiesced'>; parts: PartRecord[] }> {
   try {
-    const tarStream = source.stream;
+    const tarStream = await source.open();
     const indexOut = newIndexStream();
     const index = indexBuilder(indexOut, `volume ${v.name}`);
     const seg = safeSegment(v.name);

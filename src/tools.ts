@@ -3,7 +3,7 @@
  * writes a local volume directory far faster than the Docker archive API (zstd runs in-process: see
  * src/pipeline.ts). Each stage is a Duplex whose failure (exit code, stderr) fails the stream.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
 import { access, constants } from 'node:fs/promises';
 import { DrError } from './errors.ts';
@@ -33,11 +33,31 @@ export function toolStage(cmd: string, args: string[], what: string, okCodes: nu
 
 /** `cmd args` whose stdout is the stream (no input). Non-zero exit (outside okCodes) → the stream errors. */
 export function toolSource(cmd: string, args: string[], what: string, okCodes: number[] = [0]): Readable {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  return sourceOf(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }), what, okCodes);
+}
+
+/** exit code of a gated tool whose gate was closed without a go */
+const GATE_CLOSED = 97;
+
+/**
+ * toolSource started now but held until `go()`: a shell waits for a line on its stdin, then execs `cmd`.
+ * Starting a process costs ~10–30 ms here (fork of a 100+ MB Node process, more for the first ones), which
+ * a caller spends before a time-critical moment (the writers' downtime) instead of within it. Destroying
+ * the stream before `go()` ends the waiting shell.
+ */
+export function gatedToolSource(cmd: string, args: string[], what: string, okCodes: number[] = [0]): { stream: Readable; go(): Readable } {
+  const child = spawn('sh', ['-c', `read -r go || exit ${GATE_CLOSED}; exec "$0" "$@"`, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.on('error', () => {}); // a shell that is gone is reported through its exit
+  const stream = sourceOf(child, what, okCodes);
+  stream.on('error', () => {}); // an early failure waits in the stream for whoever reads it (pipeline sees it)
+  return { stream, go: () => { child.stdin.end('go\n'); return stream; } };
+}
+
+function sourceOf(child: ChildProcess, what: string, okCodes: number[]): Readable {
   let err = '';
-  child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-2000); });
+  child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-2000); });
   const out = new PassThrough({ highWaterMark: 1 << 20 });
-  child.stdout.pipe(out, { end: false });
+  child.stdout!.pipe(out, { end: false });
   child.on('error', (e) => out.destroy(new DrError(`${what}: ${e.message}`)));
   child.on('close', (code) => {
     if (code !== null && okCodes.includes(code)) out.end();

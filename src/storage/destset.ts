@@ -30,6 +30,11 @@ export class DestSet {
     this.log?.error({ destination: `${s.kind}:${s.location}`, err: msg }, 'destination failed; going on with the others');
   }
 
+  /** Makes every live destination ready for objects under `prefixes` (best effort: a put reports a failure). */
+  async prepare(prefixes: string[]): Promise<void> {
+    await Promise.all(this.live().flatMap((s) => prefixes.map((p) => s.prepare?.(p).catch(() => {}))));
+  }
+
   errorOf(s: Storage): string | null {
     return this.failed.get(s) ?? null;
   }

@@ -44,6 +44,7 @@ export class FaultyStorage implements Storage {
   async stat(key: string): Promise<ObjectInfo | null> { await this.enter('stat'); return this.inner.stat(key); }
   async list(prefix: string): Promise<ObjectInfo[]> { await this.enter('list'); return this.inner.list(prefix); }
   async deletePrefix(prefix: string): Promise<void> { await this.enter('deletePrefix'); return this.inner.deletePrefix(prefix); }
+  async prepare(prefix: string): Promise<void> { await this.inner.prepare?.(prefix); }
 
   async get(key: string): Promise<Readable> {
     await this.enter('get');

@@ -97,6 +97,10 @@ export class LocalStorage implements Storage {
     }
   }
 
+  async prepare(prefix: string): Promise<void> {
+    await mkdirDurable(this.path(prefix));
+  }
+
   async get(key: string): Promise<Readable> {
     const p = this.path(key);
     await stat(p); // ENOENT early, as an error of get()

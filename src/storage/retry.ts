@@ -43,4 +43,5 @@ export class RetryingStorage implements Storage {
   stat(key: string): Promise<ObjectInfo | null> { return this.retry(`stat ${key}`, () => this.inner.stat(key)); }
   list(prefix: string): Promise<ObjectInfo[]> { return this.retry(`list ${prefix}`, () => this.inner.list(prefix)); }
   deletePrefix(prefix: string): Promise<void> { return this.retry(`delete ${prefix}`, () => this.inner.deletePrefix(prefix)); }
+  async prepare(prefix: string): Promise<void> { await this.inner.prepare?.(prefix); }
 }

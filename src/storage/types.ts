@@ -24,6 +24,11 @@ export interface Storage {
   list(prefix: string): Promise<ObjectInfo[]>;
   /** removes `prefix` and everything under it; no error when absent */
   deletePrefix(prefix: string): Promise<void>;
+  /**
+   * Optional: makes the destination ready to receive objects under `prefix`, so the first put there does
+   * not pay for it (a local destination creates its directories, fsynced). Wrappers forward it.
+   */
+  prepare?(prefix: string): Promise<void>;
 }
 
 /** Rejects keys that could escape the destination's root (a manifest pointing outside the backup). */

@@ -31,6 +31,11 @@ test('local storage: atomic put (no temp file left), get, stat, list, deletePref
   await s.deletePrefix('a');
   assert.deepEqual(await s.list(''), []);
   await assert.rejects(s.put('../escape', Readable.from(['x'])), /invalid object key/);
+  // prepare makes a part's folder ahead of its first put, through the destination set and its wrappers
+  const set = new DestSet([new RetryingStorage(new FaultyStorage(s, {}), { attempts: 1, baseMs: 1, maxMs: 1 })]);
+  await set.prepare(['id1/volumes', 'id1/index']);
+  assert.deepEqual(readdirSync(join(dir, 'id1')).sort(), ['index', 'volumes']);
+  assert.deepEqual(await s.list('id1'), [], 'folders alone are no objects');
 });
 
 test('local storage: a part larger than the in-flight flush step (64 MiB) arrives intact; a source failing after a flush leaves nothing', async () => {
