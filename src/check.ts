@@ -5,7 +5,8 @@
  * Used before a restore writes anything, by the restore's post-write check, and by `dr verify --level read`.
  */
 import { createHash } from 'node:crypto';
-import { Writable, type Readable } from 'node:stream';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecryptStream } from './age.ts';
 import { HashTap, decompressor, coalesce } from './pipeline.ts';
@@ -14,6 +15,7 @@ import type { TarHeader } from './tarscan.ts';
 import { entryProblem } from './sanitize.ts';
 import type { Manifest, PartRecord } from './manifest.ts';
 import type { Storage } from './storage/types.ts';
+import { LocalStorage } from './storage/local.ts';
 import { DrError, ExitCode, errorMessage } from './errors.ts';
 
 export class CheckError extends DrError {
@@ -56,18 +58,61 @@ export async function openPlain(storage: Storage, m: Manifest, part: PartRecord,
  * truncation is caught here), and one of the identities opens its age header. The payload is not decrypted.
  */
 export async function precheckPart(storage: Storage, m: Manifest, part: PartRecord, identities: string[]): Promise<void> {
-  const raw = await storage.get(`${m.id}/${part.key}`).catch((err: unknown) => {
-    throw new CheckError(`part ${part.key} is missing or unreadable on ${storage.kind} ${storage.location}: ${errorMessage(err)}`);
-  });
-  const stored = new HashTap();
-  try {
-    await pipeline(raw, stored, createDecryptStream(identities, { headerOnly: true }), nullSink());
-  } catch (err) {
-    throw new CheckError(`part ${part.key}: ${errorMessage(err)}`);
+  const key = `${m.id}/${part.key}`;
+  const unreadable = (err: unknown) => new CheckError(`part ${part.key} is missing or unreadable on ${storage.kind} ${storage.location}: ${errorMessage(err)}`);
+  let got: { size: number; sha256: string };
+  if (storage instanceof LocalStorage) {
+    const file = await hashLocalFile(storage.path(key)).catch((err: unknown) => { throw unreadable(err); });
+    try {
+      await pipeline(Readable.from([file.head]), createDecryptStream(identities, { headerOnly: true }), nullSink());
+    } catch (err) {
+      throw new CheckError(`part ${part.key}: ${errorMessage(err)}`);
+    }
+    got = file;
+  } else {
+    const raw = await storage.get(key).catch((err: unknown) => { throw unreadable(err); });
+    const stored = new HashTap();
+    try {
+      await pipeline(raw, stored, createDecryptStream(identities, { headerOnly: true }), nullSink());
+    } catch (err) {
+      throw new CheckError(`part ${part.key}: ${errorMessage(err)}`);
+    }
+    got = stored.digest();
   }
-  const got = stored.digest();
   if (got.size !== part.stored.size || got.sha256 !== part.stored.sha256) {
     throw new CheckError(`part ${part.key} is corrupted: stored SHA-256 ${got.sha256.slice(0, 16)}… (${got.size} bytes) differs from the manifest's ${part.stored.sha256.slice(0, 16)}… (${part.stored.size} bytes)`);
+  }
+}
+
+const HASH_BUF = Buffer.allocUnsafe(1 << 20);
+/** the longest a local file's hashing holds the event loop at a time */
+const HASH_SLICE_MS = 8;
+
+/**
+ * Size and SHA-256 of a local file, and its first MiB (where the age header is), read synchronously into
+ * one reused buffer in slices of at most HASH_SLICE_MS: no fresh buffer per read and no garbage to collect
+ * (restore mode runs a minor GC every few MiB). Reading and hashing the 630 MB benchmark part, interleaved
+ * runs here: 0.57–0.81 s as a stream, 0.49–0.57 s so.
+ */
+async function hashLocalFile(path: string): Promise<{ size: number; sha256: string; head: Buffer }> {
+  const fd = openSync(path, 'r');
+  try {
+    const h = createHash('sha256');
+    let size = 0;
+    let head = Buffer.alloc(0);
+    for (;;) {
+      const until = performance.now() + HASH_SLICE_MS;
+      do {
+        const n = readSync(fd, HASH_BUF, 0, HASH_BUF.length, null);
+        if (n === 0) return { size, sha256: h.digest('hex'), head };
+        if (size === 0) head = Buffer.from(HASH_BUF.subarray(0, n));
+        h.update(HASH_BUF.subarray(0, n));
+        size += n;
+      } while (performance.now() < until);
+      await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 
