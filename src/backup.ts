@@ -140,6 +140,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const quiescer = new Quiescer(docker, config.localDir, log, config.stopTimeoutSec);
+  let released: Promise<unknown> = Promise.resolve();
   const errors: unknown[] = [];
   let manifest: Manifest | null = null;
   let plan: BackupPlan | undefined;
@@ -218,17 +219,19 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       // and their parts' folders exist (on local disk, creating one with its fsync took ~0.1 s of downtime).
       // A kill -9 before their first part leaves them empty; the next backup's clean-up finds the
       // interrupted backup by its other files (the dumps, which come first) and removes the whole folder.
-      await dests.prepare([`${id}/volumes`, `${id}/index`]);
+      if (plan.quiescedVolumes.length) await dests.prepare([`${id}/volumes`, `${id}/index`]);
       await mapLimit(plan.quiescedVolumes, config.parallelism, async (name) => { ready.set(name, await sourceOf(docker, volumeOf(name), report, handles)); });
       abort.signal.throwIfAborted();
       // app writers are stopped (or paused: DR_QUIESCE); the databases' wave of cold mode is always stopped
       await quiescer.stop(plan.waves, (i) => (i < report.stopWaves.length ? config.quiesce : 'stop'));
-      // the reads start at once (a waiting tar goes, or an archive request the engine answers in ~60 ms) and
-      // wait on their pipes (≤ ~1 MiB each) for their turn: their start-up costs overlap
-      for (const r of [...ready.values()].slice(0, EARLY_READS)) void r.open();
+      // the first EARLY_READS reads, in archive() order, start at once (a waiting tar goes, or an archive
+      // request the engine answers in ~60 ms) and wait on their pipes (≤ ~1 MiB each) for their turn: their
+      // start-up costs overlap
+      for (const name of plan.quiescedVolumes.slice(0, EARLY_READS)) void ready.get(name)?.open();
       storing = await archive(plan.quiescedVolumes, quiescer.stopped.map((s) => s.name), ready);
     } finally {
-      await Promise.all([...ready.values()].map((r) => r.done())); // prepared, never read: an error came first
+      // prepared, never read (an error came first): released while the writers start again (below)
+      released = Promise.all([...ready.values()].map((r) => r.done()));
     }
     // every volume the writers use has been read: they run again while the last bytes are stored
     const restartFailures = await quiescer.restartAll();
@@ -270,6 +273,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     manifest = null;
   } finally {
     const failures = await quiescer.restartAll();
+    await released;
     errors.push(...failures.map((f) => new DrError(f)));
     if (!manifest) {
       for (const d of dests.all) {

@@ -152,8 +152,16 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
     const indexes = new Map<string, Awaited<ReturnType<typeof loadIndex>>>();
     for (const v of vols) {
       const [vp, ip] = parts([v.part, v.index]) as [PartRecord, PartRecord];
-      // the index loads while the volume part's stored bytes are hashed (both only read)
-      const [index] = await Promise.all([loadIndex(storage, m, ip, identities), opts.dryRun ? null : precheckPart(storage, m, vp, identities)]);
+      // the index loads while the volume part's stored bytes are hashed (both only read); a failure of the
+      // index stops the hashing, and is the one reported
+      let indexFailed = false;
+      const [loaded, checked] = await Promise.allSettled([
+        loadIndex(storage, m, ip, identities).catch((err: unknown) => { indexFailed = true; throw err; }),
+        opts.dryRun ? null : precheckPart(storage, m, vp, identities, () => indexFailed),
+      ]);
+      if (loaded.status === 'rejected') throw loaded.reason;
+      if (checked.status === 'rejected') throw checked.reason;
+      const index = loaded.value;
       const bad = indexProblem(v.name, index);
       if (bad) throw bad;
       if (opts.dryRun) {

@@ -30,7 +30,10 @@ export class DestSet {
     this.log?.error({ destination: `${s.kind}:${s.location}`, err: msg }, 'destination failed; going on with the others');
   }
 
-  /** Makes every live destination ready for objects under `prefixes` (best effort: a put reports a failure). */
+  /**
+   * Makes every live destination ready for objects under `prefixes`. Best effort: what fails here is left
+   * undone (a local folder whose fsync failed is removed again), and the put that needs it reports it.
+   */
   async prepare(prefixes: string[]): Promise<void> {
     await Promise.all(this.live().flatMap((s) => prefixes.map((p) => s.prepare?.(p).catch(() => {}))));
   }

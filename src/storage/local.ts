@@ -3,7 +3,7 @@
  * place and the directory is fsynced, so an object is either absent or complete, also after a power cut.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, readdir, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, rmdir, stat, readdir, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
@@ -58,7 +58,13 @@ async function mkdirDurable(dir: string): Promise<void> {
   let d = dir;
   const created: string[] = [];
   while (d.length >= first.length) { created.push(d); d = dirname(d); }
-  for (const c of created) await fsyncPath(dirname(c));
+  try {
+    for (const c of created) await fsyncPath(dirname(c));
+  } catch (err) {
+    // not durable: the folders go again, so the next put creates them anew and fails on the same error
+    for (const c of created) await rmdir(c).catch(() => {});
+    throw err;
+  }
 }
 
 export class LocalStorage implements Storage {
