@@ -217,8 +217,8 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     let storing: Promise<VolumeRecord>[];
     try {
       // and their parts' folders exist (on local disk, creating one with its fsync took ~0.1 s of downtime).
-      // A kill -9 before their first part leaves them empty; the next backup's clean-up finds the
-      // interrupted backup by its other files (the dumps, which come first) and removes the whole folder.
+      // A kill -9 before their first part leaves them empty; the next backup's clean-up removes such a
+      // backup folder too (src/backups.ts cleanupIncomplete).
       if (plan.quiescedVolumes.length) await dests.prepare([`${id}/volumes`, `${id}/index`]);
       await mapLimit(plan.quiescedVolumes, config.parallelism, async (name) => { ready.set(name, await sourceOf(docker, volumeOf(name), report, handles)); });
       abort.signal.throwIfAborted();

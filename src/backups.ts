@@ -1,5 +1,8 @@
 /** Committed backups on a destination: a backup exists only once its manifest.json is there. */
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Storage } from './storage/types.ts';
+import { LocalStorage } from './storage/local.ts';
 import { BACKUP_ID_RE, type Manifest } from './manifest.ts';
 import type { Logger } from './log.ts';
 import { errorMessage, DrError } from './errors.ts';
@@ -109,6 +112,14 @@ export async function cleanupIncomplete(storage: Storage, graceSec: number, log:
     if (o.key === `${id}/manifest.json`) e.committed = true;
     e.newest = Math.max(e.newest, o.modified.getTime());
     byId.set(id, e);
+  }
+  // on local disk, a backup killed right after creating its folders holds folders but no file yet
+  if (storage instanceof LocalStorage) {
+    for (const d of await readdir(storage.root, { withFileTypes: true }).catch(() => [])) {
+      if (!d.isDirectory() || !BACKUP_ID_RE.test(d.name) || byId.has(d.name)) continue;
+      const st = await stat(join(storage.root, d.name)).catch(() => null);
+      if (st) byId.set(d.name, { committed: false, newest: st.mtime.getTime() });
+    }
   }
   const removed: string[] = [];
   for (const [id, e] of byId) {

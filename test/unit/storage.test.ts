@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, utimesSync } from 'node:fs';
+import { cleanupIncomplete } from '../../src/backups.ts';
+import type { Logger } from '../../src/log.ts';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.ts';
@@ -58,6 +60,23 @@ test('local storage: a part larger than the in-flight flush step (64 MiB) arrive
   assert.equal(got.digest('hex'), want.digest('hex'));
   await assert.rejects(s.put('v/broken.bin', Readable.from(chunks(150, 100))), /volume vanished mid-part/);
   assert.deepEqual(readdirSync(join(dir, 'v')), ['big.bin']);
+});
+
+test('clean-up: an interrupted backup holding only empty folders is removed after the grace period; a committed one stays', async () => {
+  const dir = tmp();
+  const s = new LocalStorage(dir);
+  const old = '20261126T010000Z-aaaaaa';
+  const fresh = '20261126T020000Z-bbbbbb';
+  const done = '20261126T000000Z-cccccc';
+  await s.prepare(`${old}/volumes`);
+  await s.prepare(`${fresh}/volumes`);
+  await s.put(`${done}/manifest.json`, Readable.from(['{}']));
+  const past = new Date(Date.now() - 3600_000);
+  utimesSync(join(dir, old), past, past);
+  utimesSync(join(dir, done), past, past);
+  const quiet = { warn() {}, info() {}, error() {}, debug() {} } as unknown as Logger;
+  assert.deepEqual(await cleanupIncomplete(s, 600, quiet), [old]);
+  assert.deepEqual(readdirSync(dir).sort(), [done, fresh].sort());
 });
 
 test('the retry wrapper retries idempotent operations with backoff, then gives up with the last error', async () => {
