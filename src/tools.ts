@@ -31,16 +31,12 @@ export function toolStage(cmd: string, args: string[], what: string, okCodes: nu
   return d;
 }
 
-/** `cmd args` whose stdout is the stream (no input). Non-zero exit (outside okCodes) → the stream errors. */
-export function toolSource(cmd: string, args: string[], what: string, okCodes: number[] = [0]): Readable {
-  return sourceOf(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }), what, okCodes);
-}
-
 /** exit code of a gated tool whose gate was closed without a go */
 const GATE_CLOSED = 97;
 
 /**
- * toolSource started now but held until `go()`: a shell waits for a line on its stdin, then execs `cmd`.
+ * `cmd args` whose stdout is the stream (no input; a non-zero exit outside okCodes fails the stream),
+ * started now but held until `go()`: a shell waits for a line on its stdin, then execs `cmd`.
  * Starting a process costs ~10–30 ms here (fork of a 100+ MB Node process, more for the first ones), which
  * a caller spends before a time-critical moment (the writers' downtime) instead of within it. Destroying
  * the stream before `go()` ends the waiting shell.
