@@ -20,9 +20,10 @@ import { acquireLock } from './lock.ts';
 import { discover, type Discovery, type DiscoveryHandles, type VolumeInfo } from './discover.ts';
 import { recoverStopped, Quiescer } from './quiesce.ts';
 import { hold } from './hold.ts';
-import { removeStaleHelpers, prepareVolume, indexBuilder, newIndexStream, type VolumeSource } from './archive.ts';
+import { removeStaleHelpers, prepareVolume, newIndexStream, type VolumeSource } from './archive.ts';
 import { dumpDatabase, safeSegment } from './dump.ts';
 import { storePart, EXT, type PartOptions } from './pipeline.ts';
+import { Hashers } from './hashers.ts';
 import { mapLimit } from './concurrency.ts';
 import { DestSet, type CopyStatus } from './storage/destset.ts';
 import { RetryingStorage } from './storage/retry.ts';
@@ -145,7 +146,9 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
   let manifest: Manifest | null = null;
   let plan: BackupPlan | undefined;
   const startedAt = new Date();
-  const partOpts = { ...settings.partOpts, signal: abort.signal };
+  // started now (~0.1 s each), ready long before the first part (src/hashers.ts)
+  const hashers = new Hashers(config.parallelism);
+  const partOpts = { ...settings.partOpts, signal: abort.signal, hashers };
   try {
     await recoverStopped(docker, config.localDir, log);
     await removeStaleHelpers(docker);
@@ -281,6 +284,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       }
       await removeStaleHelpers(docker).catch(() => {});
     }
+    await hashers.close();
     await lock.release();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -329,12 +333,11 @@ async function archiveVolume(storage: DestSet, id: string, v: VolumeInfo, source
   try {
     const tarStream = await source.open();
     const indexOut = newIndexStream();
-    const index = indexBuilder(indexOut, `volume ${v.name}`);
     const seg = safeSegment(v.name);
     let volPart: PartRecord, idxPart: PartRecord;
     try {
       [volPart, idxPart] = await Promise.all([
-        storePart(storage, id, `volumes/${seg}.tar${EXT[opts.compression]}.age`, 'volume', v.name, tarStream, opts, index.sink, onRead),
+        storePart(storage, id, `volumes/${seg}.tar${EXT[opts.compression]}.age`, 'volume', v.name, tarStream, opts, { index: { out: indexOut, what: `volume ${v.name}` }, ...(onRead ? { onRead } : {}) }),
         storePart(storage, id, `index/${seg}.jsonl${EXT[opts.compression]}.age`, 'index', v.name, indexOut, opts),
       ]);
     } catch (err) {
@@ -342,8 +345,7 @@ async function archiveVolume(storage: DestSet, id: string, v: VolumeInfo, source
       tarStream.destroy();
       throw err;
     }
-    volPart.files = index.count();
-    idxPart.files = index.count();
+    idxPart.files = volPart.files!;
     return { record: { ...volumeRecordBase(v), part: volPart.key, index: idxPart.key, coveredBy: null }, parts: [volPart, idxPart] };
   } finally {
     await source.done();

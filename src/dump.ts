@@ -48,7 +48,7 @@ function partKey(job: DumpJob, name: string, ext: string): string {
 async function execPart(job: DumpJob, name: string, ext: string, cmd: string[], env: Record<string, string>, what: string, side?: import('node:stream').Writable): Promise<PartRecord> {
   const s = await execStream(job.target.container, { cmd, env });
   const source = checkedStdout(s, job.target.name, what);
-  return storePart(job.dests, job.backupId, partKey(job, name, ext), 'dump', `${job.target.name}/${name}`, source, job.opts, side);
+  return storePart(job.dests, job.backupId, partKey(job, name, ext), 'dump', `${job.target.name}/${name}`, source, job.opts, side ? { side } : {});
 }
 
 function baseRecord(job: DumpJob): DatabaseRecord {

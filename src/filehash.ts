@@ -1,7 +1,7 @@
 /**
  * Synchronous reads of local files into one reused 1 MiB buffer: no buffer per read, no garbage to collect.
- * Used where the files sit in the page cache and a thread-pool round trip per read costs more than the
- * read (the restore's re-read, the check of a local part).
+ * For the restore's re-read (on its worker thread): the files sit in the page cache, and a thread-pool
+ * round trip per read costs more than the read.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 const buf = Buffer.allocUnsafe(1 << 20);
 
 /** The next bytes of `fd` (empty at its end): a view of the shared buffer, valid until the next read. */
-export function readChunk(fd: number): Buffer {
+function readChunk(fd: number): Buffer {
   return buf.subarray(0, readSync(fd, buf, 0, buf.length, null));
 }
 

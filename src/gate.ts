@@ -7,7 +7,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { entryProblem } from './sanitize.ts';
-import { normalizeEntryName, INDEX_TYPE_OF, type IndexEntry } from './archive.ts';
+import { normalizeEntryName, INDEX_TYPE_OF, type IndexEntry } from './tarindex.ts';
 import { CheckError } from './check.ts';
 import { TarScanner, type TarHeader } from './tarscan.ts';
 

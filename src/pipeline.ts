@@ -14,6 +14,8 @@ import { drained } from './exec.ts';
 import { DrError } from './errors.ts';
 import { holdTap } from './hold.ts';
 import { flowed } from './memory.ts';
+import { hashedCompress, type Hashers } from './hashers.ts';
+import { indexBuilder } from './tarindex.ts';
 
 /** Counts and hashes what passes through; optionally copies it to `side` (awaiting its backpressure). */
 export class HashTap extends Transform {
@@ -97,19 +99,45 @@ export interface PartOptions {
   zstdLevel: number;
   recipients: string[];
   signal?: AbortSignal;
+  /** hash workers (src/hashers.ts): the plaintext and per-file hashes off the main thread */
+  hashers?: Hashers;
+}
+
+export interface PartExtras {
+  /** a copy of the plaintext for another consumer (e.g. a dump's table statistics), awaited */
+  side?: Writable;
+  /** the source's per-file index, as JSON lines to `out` (ended after the last); `what` names the source in errors */
+  index?: { out: Writable; what: string };
+  /** called once the source has been read to its end (its last bytes may still be on their way) */
+  onRead?: () => void;
 }
 
 /**
- * Streams `source` into every live destination under `prefix/key` (one read) and returns the part's record.
- * `onRead` is called once the source has been read to its end (its last bytes may still be on their way).
+ * Streams `source` into every live destination under `prefix/key` (one read) and returns the part's record
+ * (with the index's entry count as `files` when `extras.index` is given).
  */
 export async function storePart(
   dests: DestSet, prefix: string, key: string, kind: PartKind, sourceName: string,
-  source: Readable, opts: PartOptions, side?: Writable, onRead?: () => void,
+  source: Readable, opts: PartOptions, extras: PartExtras = {},
 ): Promise<PartRecord> {
-  const plain = new HashTap(side);
-  // every byte of the source has been read and hashed (the rest of the part is still being stored)
-  if (onRead) plain.once('finish', onRead);
+  const { side, index, onRead } = extras;
+  // zstd parts without a side copy hash on a worker when one is idle (zstd copies its input, so a ring slot
+  // may be reused once it has taken it); the rest on the main thread
+  const worker = !side && opts.compression === 'zstd' ? opts.hashers?.take() : undefined;
+  let front: Duplex[];
+  let plainDigest: () => Promise<{ size: number; sha256: string; files?: number }>;
+  if (worker) {
+    const h = hashedCompress(worker, compressor(opts.compression, opts.zstdLevel), index, onRead);
+    front = [h.stage];
+    plainDigest = () => h.plain;
+  } else {
+    const builder = index ? indexBuilder(index.out, index.what) : null;
+    const plain = new HashTap(side ?? builder?.sink);
+    // every byte of the source has been read and hashed (the rest of the part is still being stored)
+    if (onRead) plain.once('finish', onRead);
+    front = [plain, coalesce(), compressor(opts.compression, opts.zstdLevel) as Duplex];
+    plainDigest = async () => ({ ...plain.digest(), ...(builder ? { files: builder.count() } : {}) });
+  }
   const stored = new HashTap();
   const targets = dests.live().map((s) => {
     const body = new PassThrough({ highWaterMark: 1 << 20 });
@@ -118,7 +146,10 @@ export async function storePart(
     t.put = s.put(`${prefix}/${key}`, body).catch((err: unknown) => { t.dead = true; body.destroy(); dests.fail(s, err); });
     return t;
   });
-  if (!targets.length) throw new DrError('every destination has failed');
+  if (!targets.length) {
+    if (worker) opts.hashers!.give(worker, false);
+    throw new DrError('every destination has failed');
+  }
   // when the source fails (a dump exits non-zero, a volume vanishes) its error is the one to report, whatever
   // stage noticed the breakage first
   let sourceErr: unknown = null;
@@ -136,16 +167,20 @@ export async function storePart(
     },
   });
   try {
-    await pipeline(source, holdTap(`part:${key}`, opts.signal), plain, coalesce(), compressor(opts.compression, opts.zstdLevel), createEncryptStream(opts.recipients), stored, fan,
+    await pipeline([source, holdTap(`part:${key}`, opts.signal), ...front, createEncryptStream(opts.recipients), stored, fan],
       ...(opts.signal ? [{ signal: opts.signal }] as const : []));
     await Promise.all(targets.map((t) => t.put));
   } catch (err) {
+    if (worker) opts.hashers!.give(worker, false);
     source.destroy();
     const why = sourceErr ?? err;
     for (const t of targets) t.body.destroy(why instanceof Error ? why : new Error(String(why)));
     await Promise.allSettled(targets.map((t) => t.put));
     throw sourceErr ?? err;
   }
+  const plain = await plainDigest();
+  if (worker) opts.hashers!.give(worker, true);
   if (targets.every((t) => t.dead)) throw new DrError(`every destination failed while writing ${key}: ${targets.map((t) => dests.errorOf(t.s)).join('; ')}`);
-  return { key, kind, source: sourceName, compression: opts.compression, stored: stored.digest(), plain: plain.digest() };
+  const { files, ...digest } = plain;
+  return { key, kind, source: sourceName, compression: opts.compression, stored: stored.digest(), plain: digest, ...(files !== undefined ? { files } : {}) };
 }

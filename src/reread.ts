@@ -6,19 +6,24 @@
  * write instead of following it. Everything but regular files (directories, links, special files) is
  * re-read after tar exits: tar finishes those last.
  *
- * The reads are synchronous, in slices of at most SLICE_MS on the event loop. The files were just written
- * and sit in the page cache, so a read costs a memory copy; the async form cost far more than the read
- * itself: five thread-pool round trips per file (open, read, read, close, lstat), each a futex wake-up and
- * a promise. Benchmark, 20,000 files and 1 GB: the main thread's CPU in the re-read fell from ~3 s to ~1 s.
+ * The re-read runs on a worker thread (src/rereadworker.ts), with synchronous reads into one reused buffer:
+ * the files were just written and sit in the page cache, so a read costs a memory copy, and the async form
+ * cost five thread-pool round trips per file. On the main thread the re-read (~1.9 s of CPU per GB and
+ * 20,000 files: hashing, reads, lstat/open/close) competed with the data path to tar -x (decryption, the
+ * gate, the writes), which then waited for it; on its own thread it runs beside them. The main thread sends
+ * batches of finished entries (hard links already resolved to their file) and gets the differences back.
  */
 import { lstatSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { IndexEntry } from './archive.ts';
-import { entryDiff, resolveHardlink } from './check.ts';
+import { startWorker } from './workers.ts';
+import type { IndexEntry } from './tarindex.ts';
+import { entryDiff, resolveHardlink } from './entrydiff.ts';
 import { sha256OfFile } from './filehash.ts';
 
-/** the longest the re-read holds the event loop at a time (the data path to tar -x runs between slices) */
-const SLICE_MS = 4;
+/** a batch goes to the worker at this many entries or bytes of files (a message costs tens of µs: 20,000
+ *  files one by one would cost ~1 s; a batch of large files must not hold the re-read back) */
+const BATCH_ENTRIES = 64;
+const BATCH_BYTES = 4 << 20;
 
 function typeOf(mode: number): IndexEntry['type'] | 'other' {
   switch (mode & 0o170000) {
@@ -32,9 +37,8 @@ function typeOf(mode: number): IndexEntry['type'] | 'other' {
   }
 }
 
-/** How the entry at `root/path` differs from the index, or null. */
-export function rereadEntry(root: string, entry: IndexEntry, index: ReadonlyMap<string, IndexEntry>): string | null {
-  const want = resolveHardlink(entry, index);
+/** How the entry at `root/want.path` differs from `want` (a hard link already resolved: resolveHardlink), or null. */
+export function rereadEntry(root: string, want: IndexEntry): string | null {
   const p = want.path === '.' ? root : join(root, want.path);
   const st = lstatSync(p, { throwIfNoEntry: false });
   if (!st) return 'missing';
@@ -53,59 +57,65 @@ export interface Rereader {
   entry(path: string): void;
   /** after the extractor exited: re-reads what is left (directories, the last entry, anything not seen) */
   finish(): Promise<{ diffs: string[]; entries: number }>;
+  /** stops the worker (after finish(), or instead of it when the extraction failed) */
+  close(): Promise<void>;
 }
 
+/** what the worker answers to the last batch */
+export type RereadReply = { diffs: string[]; checked: number } | { error: string; code?: string };
+
 export function rereader(volume: string, root: string, index: ReadonlyMap<string, IndexEntry>): Rereader {
+  const worker = startWorker(new URL('./rereadworker.ts', import.meta.url), { volume, root });
+  const reply = new Promise<RereadReply>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the re-read's worker thread exited (code ${code}) before it answered`)));
+  });
+  reply.catch(() => {}); // read by finish(); a worker that dies early must not be an unhandled rejection
   const order: string[] = [];
-  const checked = new Set<string>();
+  const sent = new Set<string>();
   const diffs: string[] = [];
-  let ready = 0; // entries order[0..ready) are complete on disk
-  let next = 0; // next entry of order to re-read
-  let scheduled = false;
-  let drained: (() => void) | null = null; // finish() waits for the last slice
-  const note = (path: string, d: string | null) => { if (d && diffs.length < 50) diffs.push(`${volume}:${path}: ${d}`); };
-  const check = (path: string) => {
-    checked.add(path);
+  let next = 0; // next entry of order to look at
+  let batch: IndexEntry[] = [];
+  let bytes = 0;
+  const send = (last: boolean) => {
+    if (batch.length || last) worker.postMessage({ entries: batch, last });
+    batch = [];
+    bytes = 0;
+  };
+  const add = (path: string) => {
+    sent.add(path);
     const want = index.get(path);
-    note(path, want ? rereadEntry(root, want, index) : 'not in the index');
-  };
-  let failure: unknown = null;
-  /** re-reads finished regular files for at most SLICE_MS, then yields to the event loop for the next slice */
-  const slice = () => {
-    scheduled = false;
-    const until = performance.now() + SLICE_MS;
-    try {
-      while (next < ready) {
-        const path = order[next++]!;
-        // only regular files while tar runs: it sets directory modes, and creates symlinks with ".." (as
-        // placeholders first), at its end
-        if (checked.has(path) || index.get(path)?.type !== 'file') continue;
-        check(path);
-        if (performance.now() >= until) break;
-      }
-    } catch (err) {
-      failure ??= err;
-      next = ready = order.length;
+    if (want) {
+      const w = resolveHardlink(want, index);
+      batch.push(w);
+      bytes += w.size;
     }
-    if (next < ready) kick();
-    else drained?.();
+    else if (diffs.length < 50) diffs.push(`${volume}:${path}: not in the index`);
   };
-  const kick = () => { if (!scheduled && next < ready) { scheduled = true; setImmediate(slice); } };
   return {
     entry: (path) => { order.push(path); },
-    started: (n) => { ready = Math.max(ready, Math.min(n, order.length)); kick(); },
-    async finish() {
-      ready = order.length;
-      if (next < ready) await new Promise<void>((r) => { drained = r; kick(); });
-      if (failure) throw failure;
-      // directories (modes applied by tar at its end) and every index entry the archive did not bring
-      const rest = [...index.keys()].filter((p) => !checked.has(p));
-      for (let i = 0; i < rest.length;) {
-        const until = performance.now() + SLICE_MS;
-        while (i < rest.length && performance.now() < until) check(rest[i++]!);
-        await new Promise((r) => setImmediate(r));
+    started(n) {
+      // only regular files while tar runs: it sets directory modes, and creates symlinks with ".." (as
+      // placeholders first), at its end
+      for (const ready = Math.min(n, order.length); next < ready; next++) {
+        const path = order[next]!;
+        if (!sent.has(path) && index.get(path)?.type === 'file') add(path);
       }
-      return { diffs, entries: checked.size };
+      if (batch.length >= BATCH_ENTRIES || bytes >= BATCH_BYTES) send(false);
+    },
+    async finish() {
+      // directories (modes applied by tar at its end), the last entries, and every index entry the archive
+      // did not bring
+      for (const path of order) if (!sent.has(path)) add(path);
+      for (const path of index.keys()) if (!sent.has(path)) add(path);
+      send(true);
+      const r = await reply;
+      if ('error' in r) throw Object.assign(new Error(r.error), r.code ? { code: r.code } : {});
+      return { diffs: [...diffs, ...r.diffs].slice(0, 50), entries: sent.size };
+    },
+    async close() {
+      await worker.terminate();
     },
   };
 }

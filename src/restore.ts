@@ -22,7 +22,8 @@ import { tarGate } from './gate.ts';
 import { rereader } from './reread.ts';
 import { Writable } from 'node:stream';
 import { localMountpoint, toolStage } from './tools.ts';
-import { createHelper, volumeTar, readVolume, removeStaleHelpers, type IndexEntry } from './archive.ts';
+import { createHelper, volumeTar, readVolume, removeStaleHelpers } from './archive.ts';
+import type { IndexEntry } from './tarindex.ts';
 import { restoreDatabase, type DbRestoreResult } from './dbrestore.ts';
 import { discover, stopWavesOf, type ContainerInfo } from './discover.ts';
 import { Quiescer, recoverStopped } from './quiesce.ts';
@@ -266,8 +267,12 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
         });
         // 64 KiB records (-b 128): tar empties the pipe in one read instead of six 10 KiB ones, so Node writes
         // to it in 64 KiB steps instead of 10 KiB ones (a wake-up each)
-        await pipeline(plain, gate.stream, toolStage('tar', ['-C', mp, '-x', '-v', '-p', '-b', '128', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${pv.target}`), progress);
-        result = await rr.finish();
+        try {
+          await pipeline(plain, gate.stream, toolStage('tar', ['-C', mp, '-x', '-v', '-p', '-b', '128', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${pv.target}`), progress);
+          result = await rr.finish();
+        } finally {
+          await rr.close();
+        }
       } else {
         const gate = tarGate(v.name, index);
         const helper = await createHelper(docker, image, pv.target, false, 'restore');

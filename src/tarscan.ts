@@ -115,7 +115,8 @@ export class TarScanner {
     while (off < len) {
       if (this.content > 0) {
         const k = Math.min(this.content, len - off);
-        if (this.meta) this.meta.parts.push(chunk.subarray(off, off + k));
+        // a copy: the chunk's memory may be reused once scan() returns (the hash worker's ring, src/hashers.ts)
+        if (this.meta) this.meta.parts.push(Buffer.from(chunk.subarray(off, off + k)));
         else this.h.content?.(chunk.subarray(off, off + k));
         this.content -= k;
         off += k;

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import tar from 'tar-stream';
 import { tarGate } from '../../src/gate.ts';
-import { indexBuilder, type IndexEntry } from '../../src/archive.ts';
+import { indexBuilder, type IndexEntry } from '../../src/tarindex.ts';
 import { indexProblem } from '../../src/check.ts';
 import { claimTarSize } from '../helpers.ts';
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { indexBuilder, type IndexEntry } from '../../src/archive.ts';
+import { indexBuilder, type IndexEntry } from '../../src/tarindex.ts';
 import { rereader } from '../../src/reread.ts';
 
 async function indexOfDir(dir: string): Promise<Map<string, IndexEntry>> {
@@ -33,7 +33,11 @@ async function reread(dir: string, index: Map<string, IndexEntry>) {
   // as the restore drives it: entries in archive order, tar's progress in steps
   const paths = [...index.keys()].sort();
   paths.forEach((p, i) => { rr.entry(p); rr.started(i); });
-  return rr.finish();
+  try {
+    return await rr.finish();
+  } finally {
+    await rr.close();
+  }
 }
 
 test('the re-read passes an identical tree and counts every entry', async () => {
@@ -65,6 +69,25 @@ test('the re-read names every difference: content, mode, owner, link target, a m
     assert.match(text, /v:docs\/link: link target "\.\.\/elsewhere" ≠ "\.\.\/big\.bin"/);
     assert.match(text, /v:hard\.bin: missing/);
     assert.match(text, /v:big\.bin: owner 1234:1234 ≠ 0:0/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the re-read reports an error its worker met (with its code), and close() alone ends the worker', async () => {
+  const dir = tree();
+  try {
+    const index = await indexOfDir(dir);
+    // "docs" becomes a file: every entry below it fails with ENOTDIR, which is an error, not a difference
+    rmSync(join(dir, 'docs'), { recursive: true });
+    writeFileSync(join(dir, 'docs'), 'x');
+    await assert.rejects(reread(dir, index), (err: NodeJS.ErrnoException) => err.code === 'ENOTDIR');
+    // a restore whose extraction failed closes the re-read without finishing it: nothing may keep running
+    // (a live worker would keep this test file's process from exiting)
+    const rr = rereader('v', dir, index);
+    rr.entry('big.bin');
+    rr.started(1);
+    await rr.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
