@@ -89,3 +89,25 @@ test('a malformed archive fails its part with an error naming the volume; its wo
     await hashers.close();
   }
 });
+
+test('hash workers start one at a time: a part that finds none idle starts one for the next part', async () => {
+  const hashers = new Hashers(2);
+  try {
+    assert.equal(hashers.size, 1, 'one started at once');
+    const a = hashers.take();
+    assert.ok(a);
+    assert.equal(hashers.take(), undefined, 'none idle: this part hashes on the main thread …');
+    assert.equal(hashers.size, 2, '… and the next finds a second worker');
+    const b = hashers.take();
+    assert.ok(b && b !== a);
+    assert.equal(hashers.take(), undefined);
+    assert.equal(hashers.size, 2, 'never more than the maximum');
+    hashers.give(a, true);
+    assert.equal(hashers.take(), a, 'a clean worker is reused');
+    assert.equal(hashers.served, 3);
+  } finally {
+    await hashers.close();
+  }
+  assert.equal(hashers.take(), undefined, 'none after close()');
+  assert.equal(hashers.size, 0);
+});
