@@ -1,6 +1,8 @@
 /**
- * One part's journey: source → [plaintext SHA-256 + size, optional side tap] → compress → age → [stored
- * SHA-256 + size] → destination. Streams all the way: memory stays constant whatever the part's size.
+ * One part's journey: source → [plaintext SHA-256 + size, per-file index or another side consumer] →
+ * compress → age → [stored SHA-256 + size] → destination. Streams all the way: memory stays constant
+ * whatever the part's size. The plaintext and index hashing runs on a hash worker when one is idle
+ * (src/hashers.ts), else on the main thread (HashTap).
  */
 import { createHash } from 'node:crypto';
 import { PassThrough, Transform, Writable, type Duplex, type Readable, type TransformCallback } from 'node:stream';
