@@ -28,7 +28,7 @@ const timed = (cmd: string, env: Record<string, string> = {}) => {
   const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', out, 'bash', '-o', 'pipefail', '-c', cmd], { env: { ...baseEnv, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
   const sec = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-  return { sec, rssMB: Number(readFileSync(out, 'utf8').trim().split('\n').pop()) / 1024, stdout: r.stdout };
+  return { sec, rssMB: Number(readFileSync(out, 'utf8').trim().split('\n').pop()) / 1024, stdout: r.stdout, stderr: r.stderr };
 };
 
 console.error(`[bench] dataset at scale ${scale}`);
@@ -114,16 +114,18 @@ rmSync(join(work, 'stock.tar.zst.age'));
 
 // downtime on the seeded stack vs archiving the writers' volumes alone; then the same with the dataset's
 // attachments copied into the GLPI documents volume (a helpdesk with real attachments)
-const downtimes: { name: string; downtimeSec: number; archiveAloneSec: number; ratio: number }[] = [];
+const downtimes: { name: string; downtimeSec: number; archiveAloneSec: number; ratio: number; log: string[] }[] = [];
 const measureDowntime = (name: string, quiesce: 'stop' | 'pause') => {
-  const env2 = { ...drEnv, DR_VOLUME_PREFIX: 'v2_', DR_LOCAL_DIR: join(work, `stack-backups-${downtimes.length}`), DR_QUIESCE: quiesce };
+  // dr's log of the run (when each container stopped, each volume was read, …) goes into the JSON
+  const env2 = { ...drEnv, DR_VOLUME_PREFIX: 'v2_', DR_LOCAL_DIR: join(work, `stack-backups-${downtimes.length}`), DR_QUIESCE: quiesce, DR_LOG_LEVEL: 'debug' };
   delete (env2 as Record<string, string>).DR_EXPECTED_VOLUMES;
-  const j = JSON.parse(timed(`node ${join(ROOT, 'bin/dr')} backup --json`, env2).stdout);
+  const run = timed(`node ${join(ROOT, 'bin/dr')} backup --json`, env2);
+  const j = JSON.parse(run.stdout);
   const vols = (j.volumes as { name: string; quiesced: string[] }[]).filter((v) => v.quiesced.length).map((v) => v.name);
   const dirs = vols.map((v) => sh(`docker volume inspect -f "{{.Mountpoint}}" ${v}`).trim());
   // stored and synced, as dr stores its parts
   const alone = timed(dirs.map((d, i) => `tar -C ${d} -cf - . | zstd -1 -T0 -q | age -r ${recipient} > ${work}/alone${i}.age && sync ${work}/alone${i}.age`).join(' && '));
-  downtimes.push({ name: `${name}, writers ${quiesce === 'stop' ? 'stopped' : 'paused'}`, downtimeSec: j.downtime.ms / 1000, archiveAloneSec: alone.sec, ratio: j.downtime.ms / 1000 / alone.sec });
+  downtimes.push({ name: `${name}, writers ${quiesce === 'stop' ? 'stopped' : 'paused'}`, downtimeSec: j.downtime.ms / 1000, archiveAloneSec: alone.sec, ratio: j.downtime.ms / 1000 / alone.sec, log: run.stderr.split('\n').filter(Boolean) });
 };
 try {
   sh(`bash ${join(ROOT, 'test/env/stack.sh')} up 2>/dev/null`);

@@ -202,7 +202,9 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
             .then((r) => { parts.push(...r.parts); return { ...r.record, quiesced }; });
           p.catch(() => {}); // awaited below; a failure after the read is reported there
           stored.push(p);
+          const t = performance.now();
           await Promise.race([wasRead, p]);
+          log.debug({ volume: name, readMs: Math.round(performance.now() - t) }, 'volume read');
         });
       } catch (err) {
         await Promise.allSettled(stored); // nothing may still be writing when the failed backup is removed
