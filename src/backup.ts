@@ -147,7 +147,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
   let plan: BackupPlan | undefined;
   const startedAt = new Date();
   // started now (~0.1 s each), ready long before the first part (src/hashers.ts)
-  const hashers = new Hashers(config.parallelism);
+  const hashers = new Hashers(config.compression === 'zstd' ? config.parallelism : 0);
   const partOpts = { ...settings.partOpts, signal: abort.signal, hashers };
   try {
     await recoverStopped(docker, config.localDir, log);
@@ -279,6 +279,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
   } finally {
     const failures = await quiescer.restartAll();
     await released;
+    await hashers.close();
     errors.push(...failures.map((f) => new DrError(f)));
     if (!manifest) {
       for (const d of dests.all) {
@@ -286,7 +287,6 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       }
       await removeStaleHelpers(docker).catch(() => {});
     }
-    await hashers.close();
     await lock.release();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -336,15 +336,15 @@ async function archiveVolume(storage: DestSet, id: string, v: VolumeInfo, source
     const tarStream = await source.open();
     const indexOut = newIndexStream();
     const seg = safeSegment(v.name);
+    const volP = storePart(storage, id, `volumes/${seg}.tar${EXT[opts.compression]}.age`, 'volume', v.name, tarStream, opts, { index: { out: indexOut, what: `volume ${v.name}` }, ...(onRead ? { onRead } : {}) });
+    const idxP = storePart(storage, id, `index/${seg}.jsonl${EXT[opts.compression]}.age`, 'index', v.name, indexOut, opts);
     let volPart: PartRecord, idxPart: PartRecord;
     try {
-      [volPart, idxPart] = await Promise.all([
-        storePart(storage, id, `volumes/${seg}.tar${EXT[opts.compression]}.age`, 'volume', v.name, tarStream, opts, { index: { out: indexOut, what: `volume ${v.name}` }, ...(onRead ? { onRead } : {}) }),
-        storePart(storage, id, `index/${seg}.jsonl${EXT[opts.compression]}.age`, 'index', v.name, indexOut, opts),
-      ]);
+      [volPart, idxPart] = await Promise.all([volP, idxP]);
     } catch (err) {
       indexOut.destroy(); // the index part must not wait for a tar that will never end
       tarStream.destroy();
+      await Promise.allSettled([volP, idxP]); // nothing of this volume is still writing when the error goes up
       throw err;
     }
     idxPart.files = volPart.files!;

@@ -26,7 +26,7 @@ import type { FromWorker, ToWorker } from './hashworker.ts';
 const SLOT = 1 << 20;
 const SLOTS = 6;
 
-export interface PlainDigest { size: number; sha256: string; files: number }
+export interface PlainDigest { size: number; sha256: string; files?: number }
 
 export class HashWorker {
   private readonly worker: Worker;
@@ -69,7 +69,10 @@ export class HashWorker {
   listen(fn: ((m: FromWorker) => void) | null): void { this.onMessage = fn; }
   async terminate(): Promise<void> {
     this.failure ??= new Error('terminated');
+    // a part still waiting for this worker fails instead of waiting forever
+    const waiting = this.onMessage;
     this.onMessage = null;
+    waiting?.({ t: 'error', message: 'the hash worker was stopped' });
     await this.worker.terminate().catch(() => {});
   }
 }
@@ -130,10 +133,12 @@ export class Hashers {
  * A stage that takes the source's bytes and gives `compressor`'s output: the bytes go into `w`'s ring, each
  * full slot to the worker (plaintext hash, and the index when `index` is given: its lines go to
  * `index.out`, which is ended after the last) and to the compressor. `plain` resolves with the plaintext's
- * size and SHA-256 (and the index's entry count) once the source has ended and every slot is hashed.
- * `onRead` runs as soon as the last source byte is in the ring.
+ * size and SHA-256 (and the index's entry count, with an index) once the source has ended and every slot is
+ * hashed. `onRead` runs as soon as the last source byte is in the ring; `what` names the part in errors.
+ * The compressor must be done with its input when its write callback runs (it copies it, as node:zlib's
+ * zstd does into its window): a slot is reused from then on. A PassThrough would hand it on instead.
  */
-export function hashedCompress(w: HashWorker, compressor: Transform | Duplex, index?: { out: Writable; what: string }, onRead?: () => void): { stage: Duplex; plain: Promise<PlainDigest> } {
+export function hashedCompress(w: HashWorker, what: string, compressor: Transform | Duplex, index?: { out: Writable; what: string }, onRead?: () => void): { stage: Duplex; plain: Promise<PlainDigest> } {
   let cur = -1;
   let fill = 0;
   const busy = new Map<number, number>(); // slot → holders left (worker, compressor)
@@ -154,9 +159,10 @@ export function hashedCompress(w: HashWorker, compressor: Transform | Duplex, in
     } else if (m.t === 'done') {
       w.listen(null);
       if (index) { if (m.lines) index.out.write(m.lines); index.out.end(); }
-      finished({ size: m.size, sha256: m.sha256, files: m.files });
+      finished({ size: m.size, sha256: m.sha256, ...(index ? { files: m.files } : {}) });
     } else {
-      const err = new DrError(m.message);
+      // the scanner's errors name the volume already; a worker's own failure gets the part's name
+      const err = new DrError(m.message.startsWith(`${what}:`) ? m.message : `${what}: ${m.message}`);
       failed(err);
       stage.destroy(err);
     }

@@ -123,13 +123,22 @@ export async function storePart(
   source: Readable, opts: PartOptions, extras: PartExtras = {},
 ): Promise<PartRecord> {
   const { side, index, onRead } = extras;
+  const stored = new HashTap();
+  const targets = dests.live().map((s) => {
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    body.on('error', () => {}); // reported through put()'s promise; an unheard 'error' would crash dr
+    const t = { s, body, dead: false, put: Promise.resolve() as Promise<unknown> };
+    t.put = s.put(`${prefix}/${key}`, body).catch((err: unknown) => { t.dead = true; body.destroy(); dests.fail(s, err); });
+    return t;
+  });
+  if (!targets.length) throw new DrError('every destination has failed');
   // zstd parts without a side copy hash on a worker when one is idle (zstd copies its input, so a ring slot
   // may be reused once it has taken it); the rest on the main thread
   const worker = !side && opts.compression === 'zstd' ? opts.hashers?.take() : undefined;
   let front: Duplex[];
   let plainDigest: () => Promise<{ size: number; sha256: string; files?: number }>;
   if (worker) {
-    const h = hashedCompress(worker, compressor(opts.compression, opts.zstdLevel), index, onRead);
+    const h = hashedCompress(worker, index?.what ?? `part ${key}`, compressor(opts.compression, opts.zstdLevel), index, onRead);
     front = [h.stage];
     plainDigest = () => h.plain;
   } else {
@@ -139,18 +148,6 @@ export async function storePart(
     if (onRead) plain.once('finish', onRead);
     front = [plain, coalesce(), compressor(opts.compression, opts.zstdLevel) as Duplex];
     plainDigest = async () => ({ ...plain.digest(), ...(builder ? { files: builder.count() } : {}) });
-  }
-  const stored = new HashTap();
-  const targets = dests.live().map((s) => {
-    const body = new PassThrough({ highWaterMark: 1 << 20 });
-    body.on('error', () => {}); // reported through put()'s promise; an unheard 'error' would crash dr
-    const t = { s, body, dead: false, put: Promise.resolve() as Promise<unknown> };
-    t.put = s.put(`${prefix}/${key}`, body).catch((err: unknown) => { t.dead = true; body.destroy(); dests.fail(s, err); });
-    return t;
-  });
-  if (!targets.length) {
-    if (worker) opts.hashers!.give(worker, false);
-    throw new DrError('every destination has failed');
   }
   // when the source fails (a dump exits non-zero, a volume vanishes) its error is the one to report, whatever
   // stage noticed the breakage first

@@ -69,7 +69,7 @@ export function rereader(volume: string, root: string, index: ReadonlyMap<string
   const reply = new Promise<RereadReply>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`the re-read's worker thread exited (code ${code}) before it answered`)));
+    worker.once('exit', (code) => reject(new Error(`volume ${volume}: the re-read's worker thread exited (code ${code}) before it answered`)));
   });
   reply.catch(() => {}); // read by finish(); a worker that dies early must not be an unhandled rejection
   const order: string[] = [];

@@ -142,9 +142,6 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       }
     }
 
-    // the stack as it is now (read only; needed in step 4) is found while the parts are checked
-    const discovered = discover(docker, config, ctx.dockerEndpoint).catch(() => ({ report: null }));
-
     // 3. check every part this restore will use, before writing anything: stored size and SHA-256 against the
     //    signed manifest, the age header opens, every index entry is safe. --dry-run reads every part in full
     //    (decrypt, decompress, plaintext SHA-256, each tar entry sanitised and compared with the index).
@@ -183,7 +180,8 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
     log.info({ id, volumes: vols.length, databases: dbs.length }, opts.dryRun ? 'every part read in full and checked' : 'every part checked: signature, stored SHA-256, age header, index entries');
 
     // 4. plan: targets must be fresh (absent or empty) unless --force
-    const { report } = await discovered;
+    // after the checks (which may take minutes from S3): what runs now decides what is stopped
+    const { report } = await discover(docker, config, ctx.dockerEndpoint).catch(() => ({ report: null }));
     const stack: ContainerInfo[] = report?.containers ?? [];
     const anyImage = (prefer: string[]) => prefer.find(Boolean) ?? stack[0]?.imageId ?? m.databases[0]?.imageId;
     const plan: RestorePlan = { id, from: `${storage.kind} ${storage.location}`, volumes: [], databases: [], stop: [], stopWaves: [], start: [] };

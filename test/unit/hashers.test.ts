@@ -111,3 +111,26 @@ test('hash workers start one at a time: a part that finds none idle starts one f
   assert.equal(hashers.take(), undefined, 'none after close()');
   assert.equal(hashers.size, 0);
 });
+
+test('a part without an index gets no entry count; closing the workers fails a part still using one, naming it', async () => {
+  const storage = new LocalStorage(tempDir('dr-hashers-close-'));
+  const { recipient } = generateIdentity();
+  const hashers = new Hashers(1);
+  const opts: PartOptions = { compression: 'zstd', zstdLevel: 1, recipients: [recipient], hashers };
+  try {
+    const dump = await storePart(new DestSet([storage]), 'id', 'dumps/x.sql.zst.age', 'dump', 'x', chunks(Buffer.alloc(3 << 20, 7)), opts);
+    assert.equal(hashers.served, 1);
+    assert.equal(dump.plain.size, 3 << 20);
+    assert.equal('files' in dump, false, 'a dump has no entry count');
+    // a source that never ends: the part waits on it with the worker taken …
+    const endless = new PassThrough();
+    endless.write(Buffer.alloc(1 << 16));
+    const stuck = storePart(new DestSet([storage]), 'id', 'dumps/y.sql.zst.age', 'dump', 'y', endless, opts);
+    await new Promise((r) => setTimeout(r, 100));
+    await hashers.close(); // … and fails, instead of waiting forever, when the workers go
+    await assert.rejects(stuck, /part dumps\/y\.sql\.zst\.age: the hash worker was stopped/);
+    assert.deepEqual((await storage.list('id')).map((o) => o.key), ['id/dumps/x.sql.zst.age'], 'the failed part left nothing');
+  } finally {
+    await hashers.close();
+  }
+});
