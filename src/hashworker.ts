@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createHash, type Hash } from 'node:crypto';
-import { tarEntries } from './tarindex.ts';
+import { indexLine, tarEntries } from './tarindex.ts';
 import type { TarScanner } from './tarscan.ts';
 
 export type ToWorker = { t: 'begin'; index: string | null } | { t: 'chunk'; slot: number; len: number } | { t: 'end' };
@@ -24,7 +24,7 @@ port.on('message', (m: ToWorker) => {
     if (m.t === 'begin') {
       const j = { hash: createHash('sha256'), size: 0, scanner: null as TarScanner | null, lines: '', files: 0 };
       // `index` names the volume in the scanner's errors ("volume v2_glpi_files: …")
-      if (m.index !== null) j.scanner = tarEntries(m.index, (e) => { j.files++; j.lines += JSON.stringify(e) + '\n'; });
+      if (m.index !== null) j.scanner = tarEntries(m.index, (e) => { j.files++; j.lines += indexLine(e); });
       job = j;
       return;
     }

@@ -62,7 +62,7 @@ export interface Rereader {
 }
 
 /** what the worker answers to the last batch */
-export type RereadReply = { diffs: string[]; checked: number } | { error: string; code?: string };
+export type RereadReply = { diffs: string[] } | { error: string; code?: string };
 
 export function rereader(volume: string, root: string, index: ReadonlyMap<string, IndexEntry>): Rereader {
   const worker = startWorker(new URL('./rereadworker.ts', import.meta.url), { volume, root });
@@ -90,8 +90,7 @@ export function rereader(volume: string, root: string, index: ReadonlyMap<string
       const w = resolveHardlink(want, index);
       batch.push(w);
       bytes += w.size;
-    }
-    else if (diffs.length < 50) diffs.push(`${volume}:${path}: not in the index`);
+    } else if (diffs.length < 50) diffs.push(`${volume}:${path}: not in the index`);
   };
   return {
     entry: (path) => { order.push(path); },

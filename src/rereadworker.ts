@@ -1,6 +1,6 @@
 /**
  * The re-read's worker thread (src/reread.ts): re-reads the entries it is sent, in order, and answers the
- * last batch with the differences (capped) and the count, or with the first error (which stops it).
+ * last batch with the differences (capped), or with the first error (which stops it).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { IndexEntry } from './tarindex.ts';
@@ -8,14 +8,12 @@ import { rereadEntry, type RereadReply } from './reread.ts';
 
 const { volume, root } = workerData as { volume: string; root: string };
 const diffs: string[] = [];
-let checked = 0;
 let failed: RereadReply | null = null;
 
 parentPort!.on('message', (m: { entries: IndexEntry[]; last: boolean }) => {
   if (!failed) {
     try {
       for (const want of m.entries) {
-        checked++;
         const d = rereadEntry(root, want);
         if (d && diffs.length < 50) diffs.push(`${volume}:${want.path}: ${d}`);
       }
@@ -24,5 +22,5 @@ parentPort!.on('message', (m: { entries: IndexEntry[]; last: boolean }) => {
       failed = { error: e.message, ...(e.code ? { code: e.code } : {}) };
     }
   }
-  if (m.last) parentPort!.postMessage(failed ?? { diffs, checked });
+  if (m.last) parentPort!.postMessage(failed ?? { diffs });
 });

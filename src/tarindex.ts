@@ -65,6 +65,11 @@ export function tarEntries(what: string, onEntry: (e: IndexEntry) => void, onHea
   }, (why) => new DrError(`${what}: ${why}`));
 }
 
+/** An index entry as its line in the index part (docs/FORMAT.md): one JSON object per line. */
+export function indexLine(e: IndexEntry): string {
+  return JSON.stringify(e) + '\n';
+}
+
 /**
  * A writable that scans a tar stream and writes one JSON line per entry to `out` (then ends it), gathered
  * into ~64 KiB writes, awaiting `out`'s backpressure so the index never piles up in memory.
@@ -73,7 +78,7 @@ export function tarEntries(what: string, onEntry: (e: IndexEntry) => void, onHea
 export function indexBuilder(out: Writable, what = 'tar stream'): { sink: Writable; count(): number } {
   let n = 0;
   let lines = '';
-  const scanner = tarEntries(what, (e) => { n++; lines += JSON.stringify(e) + '\n'; });
+  const scanner = tarEntries(what, (e) => { n++; lines += indexLine(e); });
   const flush = (cb: (err?: Error | null) => void) => {
     const text = lines;
     lines = '';
