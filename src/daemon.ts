@@ -25,15 +25,17 @@ export async function runDaemon(ctx: Context): Promise<number> {
   const { config, log } = ctx;
   const d = config.daemon;
   if (!cron.validate(d.schedule)) throw new DrError(`DR_SCHEDULE=${JSON.stringify(d.schedule)} is not a valid cron expression`, ExitCode.usage, 'use 5 fields (minute hour day month weekday), e.g. "0 2 * * *"');
-  const state = new DaemonState();
+  const configured = destinations(config, log);
+  const state = new DaemonState(configured.map((s) => ({ kind: s.kind, location: s.location })));
   const tz = config.retentionEnv.TZ || 'UTC';
 
-  // state from the destinations: the last committed backup counts as the last success
+  // state from the destinations: each one's newest committed backup counts as its last success
   await mkdir(config.localDir, { recursive: true, mode: 0o700 });
   try {
-    const { backups } = await listAll(destinations(config, log));
-    for (const b of backups.slice().reverse()) for (const c of b.copies) state.lastSuccess.set(c.kind, Date.parse(b.finishedAt));
-  } catch (err) { log.warn({ err: errorMessage(err) }, 'could not read the existing backups'); }
+    const { backups, problems } = await listAll(configured);
+    for (const b of backups) for (const c of b.copies) state.seedSuccess(c, Date.parse(b.finishedAt));
+    if (problems.length) log.warn({ problems: problems.map(scrub) }, 'could not read all existing backups');
+  } catch (err) { log.warn({ err: scrub(errorMessage(err)) }, 'could not read the existing backups'); }
   try { await recoverStopped(await ctx.docker(), config.localDir, log); } catch (err) { log.error({ err: errorMessage(err) }, 'could not check for containers left stopped'); }
 
   let current: Promise<void> | null = null;
@@ -53,16 +55,18 @@ export async function runDaemon(ctx: Context): Promise<number> {
       try {
         const r = await runBackup(ctx, {});
         const m = r.manifest!;
-        const partial = r.copies.some((c) => !c.committed);
+        const copies = r.copies.map((c) => ({ ...c, error: c.error === null ? null : scrub(c.error) }));
+        const partial = copies.some((c) => !c.committed);
+        if (partial) log.error({ id: m.id, copies }, 'scheduled backup not committed on every destination');
         state.record({
-          at: Date.now(), ok: true, partial, error: partial ? r.copies.filter((c) => !c.committed).map((c) => `${c.kind}: ${c.error}`).join('; ') : null,
+          at: Date.now(), ok: true, partial, error: partial ? copies.filter((c) => !c.committed).map((c) => `${c.kind}: ${c.error}`).join('; ') : null,
           durationSec: m.durationMs / 1000, bytesStored: m.parts.reduce((n, p) => n + p.stored.size, 0), bytesRead: m.parts.filter((p) => p.kind !== 'index').reduce((n, p) => n + p.plain.size, 0),
-          parts: m.parts.length, downtimeSec: m.downtime.ms / 1000, copies: r.copies,
+          parts: m.parts.length, downtimeSec: m.downtime.ms / 1000, copies,
         });
         await notify(config.notify, {
           event: partial ? 'backup.partial' : 'backup.succeeded', host: hostname(), at: new Date().toISOString(), backupId: m.id,
           message: partial ? `backup ${m.id} committed only on some destinations: ${state.last!.error}` : `backup ${m.id} committed (${m.parts.length} parts, ${(m.durationMs / 1000).toFixed(1)} s)`,
-          details: { copies: r.copies, downtimeMs: m.downtime.ms },
+          details: { copies, downtimeMs: m.downtime.ms },
         }, log);
       } catch (err) {
         if (err instanceof DrError && err.exitCode === ExitCode.lockHeld) {
@@ -72,7 +76,7 @@ export async function runDaemon(ctx: Context): Promise<number> {
         }
         const message = scrub(errorMessage(err));
         state.record({ at: Date.now(), ok: false, partial: false, error: message, durationSec: (Date.now() - t0) / 1000, bytesStored: 0, bytesRead: 0, parts: 0, downtimeSec: 0,
-          copies: destinations(config).map((s) => ({ kind: s.kind, location: s.location, committed: false, error: message })) });
+          copies: configured.map((s) => ({ kind: s.kind, location: s.location, committed: false, error: message })) });
         log.error({ err: message }, 'scheduled backup failed');
         await notify(config.notify, { event: 'backup.failed', host: hostname(), at: new Date().toISOString(), backupId: null, message: `backup failed: ${message}` }, log);
       }
@@ -116,8 +120,16 @@ export async function runDaemon(ctx: Context): Promise<number> {
       res.end(state.prometheus(d.healthMaxAgeSec));
     } else if (url === '/healthz') {
       const h = state.health(d.healthMaxAgeSec);
+      const when = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+      const newest = state.newestSuccess();
       res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: h.healthy ? 'healthy' : 'unhealthy', reason: h.reason, lastSuccess: state.newestSuccess() ? new Date(state.newestSuccess()!).toISOString() : null, running: state.running }) + '\n');
+      res.end(JSON.stringify({
+        status: h.healthy ? 'healthy' : 'unhealthy', reason: h.reason, lastSuccess: when(newest), running: state.running,
+        destinations: h.destinations.map((x) => ({
+          kind: x.kind, location: x.location, healthy: x.healthy, lastSuccess: when(x.lastSuccess), lastFailure: when(x.lastFailure),
+          lastError: x.failing ? x.lastError : null, consecutiveFailures: x.consecutiveFailures,
+        })),
+      }) + '\n');
     } else {
       res.writeHead(404).end('not found\n');
     }
