@@ -11,7 +11,7 @@ import { keygenCommand } from './commands/keygen.ts';
 import { restoreCommand, type RestoreCliOptions } from './commands/restore.ts';
 import { pruneCommand } from './commands/prune.ts';
 import { runDaemon } from './daemon.ts';
-import { verifyCommand } from './commands/verify.ts';
+import { verifyCommand, type VerifyCliOptions } from './commands/verify.ts';
 import { tuneGcForStreaming } from './memory.ts';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -76,6 +76,7 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--suffix <suffix>', 'restore side by side into NAME+SUFFIX, stopping nothing')
     .option('--force', 'write into non-empty volumes (their old content is kept as <volume>_pre-restore_<id>)')
     .option('--dry-run', 'check every part and print the plan; write nothing')
+    .option('--trust-signer <key>', 'trust this manifest signer although no key is configured (only after confirming it out of band: RESTORE.md)')
     .option('--json', 'machine-readable summary')
     .action(action((ctx, id: string | undefined, opts: RestoreCliOptions) => restoreCommand(ctx, id, opts)));
 
@@ -101,9 +102,10 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--level <level>', 'quick, read or full', 'quick')
     .option('--from <destination>', 'read from local or s3')
     .option('--subset <n/t>', 'read level: only subset n of t (t runs cover every part once)')
+    .option('--trust-signer <key>', 'trust this manifest signer although no key is configured (only after confirming it out of band: RESTORE.md)')
     .option('--json', 'machine-readable report')
     .option('--report <file>', 'also write the report as Markdown')
-    .action(action((ctx, id: string | undefined, opts: { latest?: boolean; level?: string; from?: string; subset?: string; json?: boolean; report?: string }) => verifyCommand(ctx, id, opts)));
+    .action(action((ctx, id: string | undefined, opts: VerifyCliOptions) => verifyCommand(ctx, id, opts)));
 
   program
     .command('daemon')

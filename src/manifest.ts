@@ -101,13 +101,17 @@ export function signManifest(m: Manifest, privateKey: KeyObject): Manifest {
 }
 
 /**
- * Checks the signature; with `trusted` (base64 raw public key) also that the signer is the trusted key.
+ * Checks the signature and that the signer is one of `trusted` (base64 raw public keys). There is no
+ * "any signer" mode: the key a manifest carries is not evidence of anything (see src/keys.ts, Trust).
  * Returns a problem description, or null when valid.
  */
-export function checkSignature(m: Manifest, trusted?: string): string | null {
+export function checkSignature(m: Manifest, trusted: readonly string[]): string | null {
   if (!m.signature || m.signature.alg !== 'ed25519') return 'manifest is not signed';
   const { signature, ...body } = m;
-  if (trusted && signature.publicKey !== trusted) return 'manifest was signed by an unknown key (not the one in DR_AGE_IDENTITY_FILE / DR_SIGNING_PUBLIC_KEY)';
+  if (trusted.length === 0) return 'no trusted signing key to check the manifest against';
+  if (!trusted.includes(signature.publicKey)) {
+    return `manifest was signed by an unknown key ${signature.publicKey} (trusted: ${trusted.join(', ')})`;
+  }
   let ok = false;
   try {
     ok = verify(null, Buffer.from(canonicalJson(body)), publicKeyFromRaw(signature.publicKey), Buffer.from(signature.value, 'base64'));

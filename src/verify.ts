@@ -13,11 +13,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Context } from './context.ts';
-import { identitiesFrom } from './keys.ts';
+import { identitiesFrom, checkTrustedSignature, requireTrust, UntrustedSignerError, type TrustedSigner } from './keys.ts';
 import { acquireLock } from './lock.ts';
 import { locateBackup, readManifest } from './backups.ts';
 import { selectDestinations } from './destinations.ts';
-import { checkSignature, FORMAT, type Manifest, type PartRecord } from './manifest.ts';
+import { FORMAT, type Manifest, type PartRecord } from './manifest.ts';
 import { checkStoredPart, readPart, loadIndex, tarChecker } from './check.ts';
 import { runRestore } from './restore.ts';
 import { HELPER_LABEL } from './archive.ts';
@@ -36,6 +36,8 @@ export interface VerifyReport {
   rtoSeconds: number | null;
   durationSeconds: number;
   passed: boolean;
+  /** the manifest's signer, when the signature check passed, and what made it trusted */
+  signer: TrustedSigner | null;
   checks: Check[];
   differences: string[];
 }
@@ -63,21 +65,28 @@ export async function cleanupDrill(docker: Docker, tag: string): Promise<void> {
   await Promise.all((Volumes ?? []).map((v) => docker.getVolume(v.Name).remove({ force: true }).catch(() => {})));
 }
 
-export async function runVerify(ctx: Context, opts: { id?: string; latest?: boolean; level: Level; from?: string; subset?: string }): Promise<VerifyReport> {
+export async function runVerify(ctx: Context, opts: { id?: string; latest?: boolean; level: Level; from?: string; subset?: string; trustSigner?: string }): Promise<VerifyReport> {
   const t0 = Date.now();
   const { config, log } = ctx;
   if (!['quick', 'read', 'full'].includes(opts.level)) throw new DrError(`--level ${opts.level}: use quick, read or full`, ExitCode.usage);
   const subset = parseSubset(opts.subset);
-  const { identities, trusted } = identitiesFrom(config, 'dr verify');
+  const { identities, trust } = identitiesFrom(config, 'dr verify', opts.trustSigner);
   if (opts.id && opts.latest) throw new DrError('give either a backup id or --latest', ExitCode.usage);
   const { id, storage } = await locateBackup(selectDestinations(config, opts.from, log), opts.latest || !opts.id ? undefined : opts.id);
+  // no trusted signer: refused before the lock, naming the key the manifest carries (for --trust-signer)
+  if (!trust.configured && !trust.override) requireTrust(trust, 'dr verify', id, (await readManifest(storage, id).catch(() => null))?.signature?.publicKey ?? null);
   await mkdir(config.localDir, { recursive: true, mode: 0o700 });
   const lock = await acquireLock(config.localDir, `dr verify ${id}`, config.lockStaleSec, log);
   const checks: Check[] = [];
   const add = (level: Level, subject: string, check: string, fn: () => Promise<string | void>) => fn().then(
     (detail) => { checks.push({ level, subject, check, ok: true, detail: detail || 'ok' }); return true; },
-    (err: unknown) => { checks.push({ level, subject, check, ok: false, detail: errorMessage(err) }); return false; },
+    (err: unknown) => {
+      if (err instanceof UntrustedSignerError) throw err; // not a finding about the backup: a refusal
+      checks.push({ level, subject, check, ok: false, detail: errorMessage(err) });
+      return false;
+    },
   );
+  let signer: TrustedSigner | null = null;
   let m: Manifest | null = null;
   let rto: number | null = null;
   const tag = `${id.slice(0, 15).toLowerCase()}-${randomBytes(3).toString('hex')}`;
@@ -91,9 +100,10 @@ export async function runVerify(ctx: Context, opts: { id?: string; latest?: bool
     await add('quick', 'manifest.json', 'signature', async () => {
       m = await readManifest(storage, id);
       if (m.format !== FORMAT) throw new Error(`format ${m.format}; this dr reads ${FORMAT}`);
-      const sig = checkSignature(m, trusted);
-      if (sig) throw new Error(sig);
-      return `signed by ${m.signature!.publicKey.slice(0, 12)}…, ${m.parts.length} parts`;
+      const { problem, signer: s } = checkTrustedSignature(m, trust, 'dr verify', id, log);
+      if (problem) throw new Error(problem);
+      signer = s;
+      return `signed by ${s!.key}, trusted ${s!.override ? 'ONLY because of --trust-signer (not by configuration)' : `by ${s!.trustedBy}`}; ${m.parts.length} parts`;
     });
     const man = m as Manifest | null;
     if (man) {
@@ -127,7 +137,7 @@ export async function runVerify(ctx: Context, opts: { id?: string; latest?: bool
         const suffix = `_drill_${tag.replace(/-/g, '_')}`;
         try {
           const r0 = Date.now();
-          const s = await runRestore(ctx, { id, suffix, from: storage.kind, volumeLabels: { 'dr.drill': tag }, lockHeld: true });
+          const s = await runRestore(ctx, { id, suffix, from: storage.kind, volumeLabels: { 'dr.drill': tag }, lockHeld: true, trustSigner: opts.trustSigner });
           rto = (Date.now() - r0) / 1000;
           for (const v of s.volumes) checks.push({ level: 'full', subject: v.name, check: `restored into ${v.target}, every file re-read vs index`, ok: true, detail: `${v.entries} entries identical` });
           for (const d of s.databases) {
@@ -153,9 +163,15 @@ export async function runVerify(ctx: Context, opts: { id?: string; latest?: bool
   return {
     id, from: `${storage.kind} ${storage.location}`, level: opts.level, subset: opts.subset ?? null, startedAt: new Date(t0).toISOString(),
     backupFinishedAt: finished, rpoSeconds: Math.round((Date.now() - Date.parse(finished)) / 1000), rtoSeconds: rto,
-    durationSeconds: (Date.now() - t0) / 1000, passed: checks.length > 0 && checks.every((c) => c.ok), checks,
+    durationSeconds: (Date.now() - t0) / 1000, passed: checks.length > 0 && checks.every((c) => c.ok), signer: signer as TrustedSigner | null, checks,
     differences: checks.filter((c) => !c.ok).map((c) => `${c.subject}: ${c.detail}`),
   };
+}
+
+/** Who signed the backup and why that key is trusted (a --trust-signer override is spelt out). */
+export function signerLine(s: TrustedSigner | null): string {
+  if (!s) return 'not established (the signature check failed)';
+  return s.override ? `${s.key} — WARNING: trusted only because of --trust-signer, not by this host's configuration` : `${s.key} (trusted by ${s.trustedBy})`;
 }
 
 export function markdownReport(r: VerifyReport): string {
@@ -167,6 +183,7 @@ export function markdownReport(r: VerifyReport): string {
     `- RPO (age of the backup at the drill): ${(r.rpoSeconds / 3600).toFixed(1)} h`,
     `- RTO (measured restore time): ${r.rtoSeconds === null ? 'not measured (level full measures it)' : `${r.rtoSeconds.toFixed(1)} s`}`,
     `- Drill started ${r.startedAt}, took ${r.durationSeconds.toFixed(1)} s`,
+    `- Signer: ${signerLine(r.signer)}`,
     '',
     '| level | subject | check | result | detail |',
     '|---|---|---|---|---|',

@@ -1,11 +1,11 @@
-/** `dr restore <id>|--latest [--volume V]... [--db NAME]... [--suffix S] [--force] [--dry-run] [--json]` */
+/** `dr restore <id>|--latest [--volume V]... [--db NAME]... [--suffix S] [--force] [--dry-run] [--trust-signer KEY] [--json]` */
 import type { Context } from '../context.ts';
 import { runRestore, type RestoreSummary } from '../restore.ts';
 import { table } from '../table.ts';
 import { formatAge } from './list.ts';
 import { DrError, ExitCode } from '../errors.ts';
 
-export interface RestoreCliOptions { from?: string; latest?: boolean; volume?: string[]; db?: string[]; suffix?: string; force?: boolean; dryRun?: boolean; json?: boolean }
+export interface RestoreCliOptions { from?: string; latest?: boolean; volume?: string[]; db?: string[]; suffix?: string; force?: boolean; dryRun?: boolean; json?: boolean; trustSigner?: string }
 
 export function renderRestore(s: RestoreSummary, dryRun: boolean): string {
   const out: string[] = [];
@@ -33,17 +33,23 @@ export function renderRestore(s: RestoreSummary, dryRun: boolean): string {
   return out.join('\n');
 }
 
+/** --trust-signer: the summary names the key trusted by the command line instead of the configuration. */
+const overrideNote = (opts: RestoreCliOptions) => opts.trustSigner
+  ? `\nWARNING: signer ${opts.trustSigner.trim()} was trusted because of --trust-signer, not by this host's configuration; once confirmed, set it as DR_SIGNING_PUBLIC_KEY`
+  : '';
+const withSigner = (s: RestoreSummary, opts: RestoreCliOptions) => (opts.trustSigner ? { ...s, trustedSigner: { key: opts.trustSigner.trim(), trustedBy: '--trust-signer' } } : s);
+
 export async function restoreCommand(ctx: Context, id: string | undefined, opts: RestoreCliOptions): Promise<number> {
   let s: RestoreSummary;
   try {
-    s = await runRestore(ctx, { id, latest: opts.latest, volumes: opts.volume, dbs: opts.db, suffix: opts.suffix, force: opts.force, dryRun: opts.dryRun, from: opts.from });
+    s = await runRestore(ctx, { id, latest: opts.latest, volumes: opts.volume, dbs: opts.db, suffix: opts.suffix, force: opts.force, dryRun: opts.dryRun, from: opts.from, trustSigner: opts.trustSigner });
   } catch (err) {
     const partial = (err as { summary?: RestoreSummary }).summary;
     if (partial && err instanceof DrError) {
-      process.stdout.write((opts.json ? JSON.stringify(partial, null, 2) : renderRestore(partial, false)) + '\n');
+      process.stdout.write((opts.json ? JSON.stringify(withSigner(partial, opts), null, 2) : renderRestore(partial, false) + overrideNote(opts)) + '\n');
     }
     throw err;
   }
-  process.stdout.write((opts.json ? JSON.stringify(s, null, 2) : renderRestore(s, !!opts.dryRun)) + '\n');
+  process.stdout.write((opts.json ? JSON.stringify(withSigner(s, opts), null, 2) : renderRestore(s, !!opts.dryRun) + overrideNote(opts)) + '\n');
   return ExitCode.ok;
 }

@@ -16,22 +16,25 @@ test('backup ids sort by time and match the documented shape', () => {
   assert.ok(newBackupId(new Date('2026-11-26T01:02:04Z')) > a);
 });
 
-test('a signed manifest verifies; any change, or another signer, is detected', () => {
+test('a signed manifest verifies against its trusted signer; any change, another signer, or no trusted key is refused', () => {
   const { privateKey } = generateKeyPairSync('ed25519');
   const other = generateKeyPairSync('ed25519').privateKey;
   const m = { format: 'helpdesk-dr/1', id: 'x', parts: [{ key: 'a', stored: { size: 1, sha256: 'aa' } }] } as unknown as Manifest;
   const signed = signManifest(m, privateKey);
-  assert.equal(checkSignature(signed), null);
-  assert.equal(checkSignature(signed, rawPublicKey(privateKey)), null);
-  assert.match(checkSignature(signed, rawPublicKey(other))!, /unknown key/);
+  const key = rawPublicKey(privateKey);
+  assert.equal(checkSignature(signed, [key]), null);
+  assert.equal(checkSignature(signed, [rawPublicKey(other), key]), null, 'any of the trusted keys');
+  assert.match(checkSignature(signed, [rawPublicKey(other)])!, /unknown key/);
+  // the key the manifest carries is not trusted by itself
+  assert.match(checkSignature(signed, [])!, /no trusted signing key/);
   const tampered = structuredClone(signed);
   (tampered.parts[0] as { stored: { size: number } }).stored.size = 2;
-  assert.match(checkSignature(tampered)!, /does not match its content/);
+  assert.match(checkSignature(tampered, [key])!, /does not match its content/);
   const { signature: _s, ...unsigned } = signed;
-  assert.match(checkSignature(unsigned as Manifest)!, /not signed/);
+  assert.match(checkSignature(unsigned as Manifest, [key])!, /not signed/);
   // re-serialising in another key order keeps it valid (canonical form)
   const reordered = Object.fromEntries(Object.entries(signed).reverse()) as unknown as Manifest;
-  assert.equal(checkSignature(reordered), null);
+  assert.equal(checkSignature(reordered, [key]), null);
 });
 
 test('table statistics comparison names each difference', () => {
