@@ -11,12 +11,15 @@ import { ExitCode } from '../errors.ts';
 export function renderPrune(results: PruneResult[], policyText: string, dryRun: boolean): string {
   const out = [`Retention policy: ${policyText}${dryRun ? ' (dry run: nothing removed)' : ''}`];
   for (const r of results) {
-    out.push('', `${r.kind} ${r.location}${r.error ? `: FAILED: ${r.error}` : ''}`);
+    // per-backup failures are listed under the table, one a line; a failure of the whole destination here
+    out.push('', `${r.kind} ${r.location}${r.error && !r.failed.length ? `: FAILED: ${r.error}` : r.failed.length ? `: FAILED for ${r.failed.length} backup${r.failed.length === 1 ? '' : 's'}` : ''}`);
     if (r.decisions.length) {
       out.push(table(['ID', 'TIME', 'ACTION', 'KEPT BY'], r.decisions.map((d) => [
-        d.id, d.time.replace(/\.\d+Z$/, 'Z'), d.keep ? 'keep' : dryRun ? 'would remove' : r.removed.includes(d.id) ? 'removed' : 'remove FAILED', d.reasons.join(', ') || '-',
+        d.id, d.time.replace(/\.\d+Z$/, 'Z'), d.keep ? 'keep' : dryRun ? 'would remove' : r.removed.includes(d.id) ? 'removed'
+          : r.failed.some((f) => f.id === d.id && !f.committed) ? 'remove FAILED (manifest removed, parts left)' : 'remove FAILED', d.reasons.join(', ') || '-',
       ])));
     } else if (!r.error) out.push('  (no committed backups)');
+    for (const f of r.failed) out.push(`  FAILED: ${f.error}`);
   }
   return out.join('\n');
 }

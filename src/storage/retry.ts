@@ -1,6 +1,7 @@
 /**
  * Retries as a wrapper around any Storage: idempotent operations (stat, list, deletePrefix, opening a
- * download) are retried with exponential backoff and full jitter. Uploads are streams that cannot be
+ * download) are retried with exponential backoff and full jitter, unless the error says it is permanent
+ * (`retryable: false`). Uploads are streams that cannot be
  * replayed from here: the S3 destination retries each multipart part itself (DR_S3_MAX_ATTEMPTS), and a
  * failed upload fails that destination (reported per destination).
  */
@@ -30,7 +31,8 @@ export class RetryingStorage implements Storage {
       try {
         return await fn();
       } catch (err) {
-        if (attempt >= this.o.attempts) throw err;
+        // an error that says a retry cannot cure it (e.g. per-key AccessDenied of a deletion) goes up at once
+        if (attempt >= this.o.attempts || (err as { retryable?: unknown }).retryable === false) throw err;
         const delay = Math.random() * Math.min(this.o.maxMs, this.o.baseMs * 2 ** (attempt - 1));
         this.o.log?.warn({ destination: this.location, what, attempt, err: errorMessage(err) }, 'storage operation failed, retrying');
         await sleep(delay);

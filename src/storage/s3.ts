@@ -25,7 +25,12 @@ export interface S3Settings {
   maxAttempts: number;
   /** idle timeout of one request, seconds */
   timeoutSec?: number;
+  /** page size asked for in listings (MaxKeys, MaxUploads; S3's own limit is 1000); tests use small pages */
+  pageSize?: number;
 }
+
+/** S3 per-key error codes that a retry can cure; any other (AccessDenied, …) is permanent. */
+const TRANSIENT_CODES = new Set(['InternalError', 'SlowDown', 'ServiceUnavailable', 'RequestTimeout', 'OperationAborted']);
 
 export class S3Storage implements Storage {
   readonly kind = 's3';
@@ -153,18 +158,28 @@ export class S3Storage implements Storage {
     }
   }
 
+  private page(): number | undefined {
+    return this.cfg.pageSize ? Math.max(1, Math.min(1000, this.cfg.pageSize)) : undefined;
+  }
+
   async list(prefix: string): Promise<ObjectInfo[]> {
     const out: ObjectInfo[] = [];
     let token: string | undefined;
+    const seen = new Set<string>();
     try {
       const { s3, sdk } = await this.api();
       do {
-        const r = await s3.send(new sdk.ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: this.prefix + prefix, ContinuationToken: token }));
+        const r = await s3.send(new sdk.ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: this.prefix + prefix, ContinuationToken: token, MaxKeys: this.page() }));
         for (const o of r.Contents ?? []) {
           if (!o.Key) continue;
           out.push({ key: o.Key.slice(this.prefix.length), size: o.Size ?? 0, modified: o.LastModified ?? new Date(0) });
         }
+        if (r.IsTruncated && !r.NextContinuationToken) throw new Error('the server said the listing is truncated but gave no continuation token');
         token = r.IsTruncated ? r.NextContinuationToken : undefined;
+        if (token !== undefined) {
+          if (seen.has(token)) throw new Error('the server repeated a continuation token');
+          seen.add(token);
+        }
       } while (token);
     } catch (err) {
       throw this.fail('listing of', prefix || '/', err);
@@ -172,38 +187,87 @@ export class S3Storage implements Storage {
     return out.sort((a, b) => a.key.localeCompare(b.key));
   }
 
+  /**
+   * Deletes every object under `prefix` in batches of 1000 (DeleteObjects, Quiet). The answer of a batch can
+   * hold per-key errors (HTTP 200 all the same): each one fails the deletion, with the key and the S3 code.
+   * All batches are tried; the error lists what is left.
+   */
   async deletePrefix(prefix: string): Promise<void> {
     const base = prefix.replace(/\/$/, '');
     const keys = (await this.list(base)).map((o) => o.key).filter((k) => k === base || k.startsWith(`${base}/`));
+    const left: { key: string; code: string; message: string }[] = [];
     for (let i = 0; i < keys.length; i += 1000) {
+      let r;
       try {
         const { s3, sdk } = await this.api();
-        await s3.send(new sdk.DeleteObjectsCommand({
+        r = await s3.send(new sdk.DeleteObjectsCommand({
           Bucket: this.cfg.bucket, Delete: { Objects: keys.slice(i, i + 1000).map((k) => ({ Key: this.prefix + k })), Quiet: true },
         }));
       } catch (err) {
         throw this.fail('deletion under', prefix, err);
       }
+      for (const e of r.Errors ?? []) {
+        const key = e.Key?.startsWith(this.prefix) ? e.Key.slice(this.prefix.length) : (e.Key ?? '?');
+        left.push({ key, code: e.Code ?? 'UnknownError', message: e.Message ?? '' });
+      }
+    }
+    if (left.length) {
+      const shown = left.slice(0, 5).map((e) => `${e.key}: ${e.code}${e.message ? ` (${e.message})` : ''}`).join('; ');
+      throw new S3DeleteError(
+        `S3 ${this.location}: deletion under ${prefix} failed for ${left.length} of ${keys.length} object${keys.length === 1 ? '' : 's'}: ${shown}${left.length > 5 ? `; and ${left.length - 5} more` : ''}`,
+        left, left.some((e) => TRANSIENT_CODES.has(e.code)));
     }
   }
 
-  /** Aborts multipart uploads under the prefix started more than `graceSec` ago (crashed uploads). */
+  /**
+   * Aborts multipart uploads under the prefix started more than `graceSec` ago (crashed uploads). The listing
+   * is read page by page (KeyMarker / UploadIdMarker) to its end before anything is aborted.
+   */
   async abortStaleUploads(graceSec: number): Promise<number> {
     let n = 0;
     try {
       const { s3, sdk } = await this.api();
-      const r = await s3.send(new sdk.ListMultipartUploadsCommand({ Bucket: this.cfg.bucket, Prefix: this.prefix }));
-      for (const u of r.Uploads ?? []) {
-        if (u.Key && u.UploadId && u.Initiated && Date.now() - u.Initiated.getTime() > graceSec * 1000) {
-          await s3.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.cfg.bucket, Key: u.Key, UploadId: u.UploadId }));
-          n++;
+      const stale: { Key: string; UploadId: string }[] = [];
+      let keyMarker: string | undefined;
+      let uploadIdMarker: string | undefined;
+      const seen = new Set<string>();
+      for (;;) {
+        const r = await s3.send(new sdk.ListMultipartUploadsCommand({
+          Bucket: this.cfg.bucket, Prefix: this.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker, MaxUploads: this.page(),
+        }));
+        for (const u of r.Uploads ?? []) {
+          if (u.Key && u.UploadId && u.Initiated && Date.now() - u.Initiated.getTime() > graceSec * 1000) stale.push({ Key: u.Key, UploadId: u.UploadId });
         }
+        if (!r.IsTruncated) break;
+        if (!r.NextKeyMarker) throw new Error('the server said the multipart upload listing is truncated but gave no NextKeyMarker');
+        const at = `${r.NextKeyMarker}\0${r.NextUploadIdMarker ?? ''}`;
+        if (seen.has(at)) throw new Error('the server repeated a multipart upload listing marker');
+        seen.add(at);
+        keyMarker = r.NextKeyMarker;
+        uploadIdMarker = r.NextUploadIdMarker;
+      }
+      for (const u of stale) {
+        await s3.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.cfg.bucket, Key: u.Key, UploadId: u.UploadId }));
+        n++;
       }
     } catch (err) {
       const name = (err as Error).name;
-      if (name === 'NotImplemented' || /not implemented/i.test(errorMessage(err))) return 0; // e.g. s3rver
+      if (name === 'NotImplemented' || /not implemented/i.test(errorMessage(err))) return n; // e.g. s3rver
       throw this.fail('cleanup of multipart uploads in', this.prefix || '/', err);
     }
     return n;
+  }
+}
+
+/** DeleteObjects answered with per-key errors: `left` are the objects still there. */
+export class S3DeleteError extends DrError {
+  readonly left: { key: string; code: string; message: string }[];
+  /** false when no key's error is one a retry can cure (RetryingStorage does not retry then) */
+  readonly retryable: boolean;
+
+  constructor(message: string, left: { key: string; code: string; message: string }[], retryable: boolean) {
+    super(message, undefined, 'check that the credentials may delete objects (s3:DeleteObject) and that no object lock or retention holds them');
+    this.left = left;
+    this.retryable = retryable;
   }
 }
