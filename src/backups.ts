@@ -3,6 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Storage } from './storage/types.ts';
 import { LocalStorage } from './storage/local.ts';
+import { S3DeleteError } from './storage/s3.ts';
 import { BACKUP_ID_RE, type Manifest } from './manifest.ts';
 import type { Logger } from './log.ts';
 import { errorMessage, DrError } from './errors.ts';
@@ -124,7 +125,15 @@ export async function cleanupIncomplete(storage: Storage, graceSec: number, log:
   const removed: string[] = [];
   for (const [id, e] of byId) {
     if (!e.committed && Date.now() - e.newest > graceSec * 1000) {
-      await storage.deletePrefix(id);
+      try {
+        await storage.deletePrefix(id);
+      } catch (err) {
+        // the server refused to delete some objects (S3 per-key errors, e.g. AccessDenied or an object lock):
+        // the leftover stays and is tried again next time; the destination is still usable for new backups
+        if (!(err instanceof S3DeleteError)) throw err;
+        log.warn({ destination: `${storage.kind}:${storage.location}`, id, err: errorMessage(err) }, 'could not remove an incomplete backup (no manifest); it is tried again by the next backup');
+        continue;
+      }
       removed.push(id);
     }
   }
