@@ -28,11 +28,15 @@ export async function createHelper(docker: Docker, image: string, volume: string
   }
 }
 
-/** Removes helper containers left behind by an interrupted run. */
-export async function removeStaleHelpers(docker: Docker): Promise<number> {
+/**
+ * Removes helper containers left behind by an interrupted run. With `running`, also the restore's running
+ * ones (temporary database containers): only a caller holding the lock, which no other restore can then hold.
+ */
+export async function removeStaleHelpers(docker: Docker, running = false): Promise<number> {
   const list = await docker.listContainers({ all: true, filters: { label: [HELPER_LABEL] } });
-  await Promise.all(list.filter((c) => c.State !== 'running').map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})));
-  return list.length;
+  const stale = list.filter((c) => c.State !== 'running' || (running && c.Labels[HELPER_LABEL] === 'restore'));
+  await Promise.all(stale.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})));
+  return stale.length;
 }
 
 /** The volume's content as a tar stream (entries named ./path). */

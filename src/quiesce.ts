@@ -16,28 +16,73 @@ import type { Logger } from './log.ts';
 import { errorMessage } from './errors.ts';
 import { existsSync } from 'node:fs';
 import { lockHolder } from './lock.ts';
+import { unverifiedTargets } from './restorejournal.ts';
 
 const JOURNAL = '.dr-stopped.json';
 
 export type QuiesceHow = 'stop' | 'pause';
 export interface StoppedRecord { name: string; stoppedAt: string; startedAt: string | null; wave: number; how: QuiesceHow }
 
+async function readJournal(dir: string): Promise<string[]> {
+  const text = await readFile(join(dir, JOURNAL), 'utf8').catch(() => null);
+  if (!text) return [];
+  try { return (JSON.parse(text) as { containers: string[] }).containers; } catch { return []; /* unreadable: drop it */ }
+}
+
+/** Records `names` as stopped by dr, together with any already recorded (left stopped by an unfinished restore). */
 async function writeJournal(dir: string, names: string[]): Promise<void> {
+  await setJournal(dir, [...new Set([...(await readJournal(dir)), ...names])]);
+}
+
+/** Replaces the journal with exactly `names` (removes it when empty). */
+async function setJournal(dir: string, names: string[]): Promise<void> {
+  if (!names.length) { await rm(join(dir, JOURNAL), { force: true }); return; }
   const tmp = join(dir, `${JOURNAL}.tmp`);
   await writeFile(tmp, JSON.stringify({ pid: process.pid, containers: names, at: new Date().toISOString() }) + '\n', { mode: 0o600 });
   await rename(tmp, join(dir, JOURNAL));
 }
 
-/** Starts containers that an interrupted run left stopped. Returns their names. */
+/** Containers recorded as stopped by an interrupted run. */
+export const stoppedByDr = readJournal;
+
+/** The first of `volumes` that the container mounts, if any. */
+async function mountsAny(c: Docker.Container, volumes: Set<string>): Promise<string | null> {
+  if (!volumes.size) return null;
+  const st = await c.inspect();
+  return st.Mounts.find((m) => m.Type === 'volume' && m.Name && volumes.has(m.Name))?.Name ?? null;
+}
+
+/**
+ * Starts containers that an interrupted run left stopped — except those that mount a volume an unfinished
+ * restore has not verified (src/restorejournal.ts): they stay stopped, and stay in the journal, until that
+ * restore is finished. Returns the names started.
+ */
 export async function recoverStopped(docker: Docker, dir: string, log: Logger): Promise<string[]> {
-  const text = await readFile(join(dir, JOURNAL), 'utf8').catch(() => null);
-  if (!text) return [];
-  let names: string[] = [];
-  try { names = (JSON.parse(text) as { containers: string[] }).containers; } catch { /* unreadable: drop it */ }
+  const names = await readJournal(dir);
+  if (!names.length) { await rm(join(dir, JOURNAL), { force: true }); return []; }
+  let held: Set<string>;
+  let restoreId: string | null = null;
+  let resume = '';
+  try {
+    const u = await unverifiedTargets(dir);
+    held = u.targets;
+    restoreId = u.journal?.id ?? null;
+    resume = u.journal?.resume ?? '';
+  } catch (err) {
+    log.error({ err: errorMessage(err) }, 'an unfinished restore left an unreadable journal: no container is started');
+    return [];
+  }
   const started: string[] = [];
+  const kept: string[] = [];
   for (const name of [...names].reverse()) {
     try {
       const c = docker.getContainer(name);
+      const on = await mountsAny(c, held);
+      if (on) {
+        kept.unshift(name);
+        log.warn({ container: name, volume: on, restore: restoreId }, `not started: volume ${on} is not restored and verified yet (the restore of backup ${restoreId} did not finish); resume it: ${resume}`);
+        continue;
+      }
       const st = await c.inspect();
       if (st.State.Paused) { await c.unpause(); started.push(name); } else if (!st.State.Running) { await c.start(); started.push(name); }
     } catch (err) {
@@ -45,7 +90,7 @@ export async function recoverStopped(docker: Docker, dir: string, log: Logger): 
     }
   }
   if (started.length) log.warn({ containers: started }, 'restarted containers left stopped by an interrupted run');
-  await rm(join(dir, JOURNAL), { force: true });
+  await setJournal(dir, kept);
   return started;
 }
 
@@ -69,6 +114,8 @@ export class Quiescer {
   private readonly waves: string[][] = [];
   private firstStop = 0;
   private lastStart = 0;
+  /** a restore sets it: containers it returns a reason for are never started (not even by the safety nets) */
+  holdIf: (name: string) => string | null = () => null;
 
   constructor(docker: Docker, journalDir: string, log: Logger, timeoutSec: number) {
     this.docker = docker;
@@ -110,11 +157,18 @@ export class Quiescer {
     }
   }
 
-  /** Starts everything stopped, wave by wave in reverse (a wave's containers together); never throws — returns the failures. */
-  async restartAll(): Promise<string[]> {
+  /**
+   * Starts everything stopped, wave by wave in reverse (a wave's containers together); never throws — returns
+   * the failures. `hold(name)` returns a reason to leave a container stopped (a restore: it mounts a volume
+   * not verified); held containers stay in the journal.
+   */
+  async restartAll(hold: (name: string) => string | null = this.holdIf): Promise<string[]> {
     const failures: string[] = [];
+    const held: string[] = [];
     for (let wi = this.waves.length - 1; wi >= 0; wi--) {
       await Promise.all(this.stopped.filter((rec) => rec.wave === wi && !rec.startedAt).map(async (rec) => {
+        const why = hold(rec.name);
+        if (why) { held.push(rec.name); this.log.warn({ container: rec.name }, `left stopped: ${why}`); return; }
         try {
           const c = this.docker.getContainer(rec.name);
           if (rec.how === 'pause') await c.unpause();
@@ -128,11 +182,15 @@ export class Quiescer {
       }));
     }
     if (this.firstStop) this.lastStart = Date.now();
-    if (this.stopped.every((r) => r.startedAt)) {
+    if (this.stopped.every((r) => r.startedAt || held.includes(r.name))) {
       process.off('beforeExit', this.safetyNet);
       process.off('uncaughtException', this.onCrash);
     }
-    if (failures.length === 0) await rm(join(this.dir, JOURNAL), { force: true });
+    if (failures.length === 0) {
+      // what an earlier restore left stopped (and this run did not start) stays recorded, with what this one holds
+      const mine = new Set(this.stopped.map((r) => r.name));
+      await setJournal(this.dir, [...(await readJournal(this.dir)).filter((n) => !mine.has(n)), ...held]);
+    }
     return failures;
   }
 

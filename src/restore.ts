@@ -8,28 +8,38 @@
  *   dependency order and wait for its healthchecks → summary with RTO and RPO.
  * Nothing is written before every check passed. With --suffix the volumes are restored side by side under
  * NAME+SUFFIX and nothing of the running stack is stopped.
+ *
+ * Failures and interrupts (RESTORE.md, "When a restore fails"): an in-place restore keeps a journal
+ * (src/restorejournal.ts) of what it restored and verified. On an error, SIGINT or SIGTERM (a second signal
+ * while cleaning up only logs) it removes its temporary containers (running or not), puts the old content of
+ * --force targets back (verified), keeps every component it verified, and starts only the containers whose
+ * volumes are verified or untouched. After a kill -9 the journal keeps every dr command from starting a
+ * container on a volume that was not verified. The same command resumes: verified components are skipped.
  */
 import { mkdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Context } from './context.ts';
-import { identitiesFrom } from './keys.ts';
+import { identitiesFrom, checkTrustedSignature } from './keys.ts';
 import { acquireLock } from './lock.ts';
 import { locateBackup, readManifest } from './backups.ts';
 import { selectDestinations } from './destinations.ts';
-import { checkSignature, FORMAT, type PartRecord, type VolumeRecord, type DatabaseRecord } from './manifest.ts';
+import { FORMAT, type PartRecord, type VolumeRecord, type DatabaseRecord } from './manifest.ts';
 import { readPart, loadIndex, tarChecker, openPlain, precheckPart, indexProblem, CheckError } from './check.ts';
 import { tarGate } from './gate.ts';
 import { rereader } from './reread.ts';
-import { Writable } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { localMountpoint, toolStage } from './tools.ts';
 import { createHelper, volumeTar, readVolume, removeStaleHelpers } from './archive.ts';
+import { tarEntries } from './tarindex.ts';
 import type { IndexEntry } from './tarindex.ts';
 import { restoreDatabase, type DbRestoreResult } from './dbrestore.ts';
 import { discover, stopWavesOf, type ContainerInfo } from './discover.ts';
-import { Quiescer, recoverStopped } from './quiesce.ts';
+import { Quiescer, recoverStopped, stoppedByDr } from './quiesce.ts';
+import { readRestoreJournal, writeRestoreJournal, removeRestoreJournal, unfinished, type JournalComponent, type RestoreJournalData } from './restorejournal.ts';
+import { hold } from './hold.ts';
 import { startAndWait, type ServiceState } from './stackctl.ts';
 import { pipeline } from 'node:stream/promises';
-import { DrError, ExitCode } from './errors.ts';
+import { DrError, ExitCode, errorMessage } from './errors.ts';
 import { restoreGcMode } from './memory.ts';
 
 export interface RestoreOptions {
@@ -45,13 +55,28 @@ export interface RestoreOptions {
   volumeLabels?: Record<string, string>;
   /** skip the lock (the caller holds it) */
   lockHeld?: boolean;
+  /** --trust-signer: a signer key confirmed out of band, trusted besides the configured one (logged loudly) */
+  trustSigner?: string;
+}
+
+/** What a restore does with one target volume. */
+export interface TargetPlan {
+  target: string;
+  /** absent: created */
+  create: boolean;
+  /** --force: the old content is copied here (verified) before the target is emptied */
+  keepOldAs: string | null;
+  /** holds an unfinished restore's output (src/restorejournal.ts): emptied and written again, no --force needed */
+  rewrite: boolean;
+  /** already restored and verified by an earlier run of this restore: skipped */
+  skip: boolean;
 }
 
 export interface RestorePlan {
   id: string;
   from: string;
-  volumes: { name: string; target: string; create: boolean; keepOldAs: string | null }[];
-  databases: { container: string; engine: string; databases: string[]; volume: string; create: boolean; keepOldAs: string | null }[];
+  volumes: ({ name: string } & TargetPlan)[];
+  databases: ({ container: string; engine: string; databases: string[]; volume: string } & Omit<TargetPlan, 'target'>)[];
   stop: string[];
   /** `stop` grouped into waves stopped together */
   stopWaves: string[][];
@@ -61,6 +86,10 @@ export interface RestorePlan {
 export interface RestoreSummary {
   id: string;
   plan: RestorePlan;
+  /** per component: what is done (the journal's view; on failure, what failed and why) */
+  components: JournalComponent[];
+  /** the command that resumes this restore (after a failure) */
+  resume: string | null;
   rtoMs: number;
   rpoSeconds: number;
   volumes: { name: string; target: string; entries: number }[];
@@ -69,7 +98,34 @@ export interface RestoreSummary {
   warnings: string[];
 }
 
-const KEEP_SUFFIX = (id: string) => `_pre-restore_${id.slice(0, 15).toLowerCase()}`;
+const KEEP_SUFFIX = '_pre-restore_';
+const stamp = () => new Date().toISOString().replace(/[-:]/g, '').slice(0, 15).toLowerCase();
+
+/** `<volume>_pre-restore_<now>`, made unique (a second --force never merges into an earlier copy). */
+async function keepName(docker: Docker, volume: string, taken: Set<string>): Promise<string> {
+  const base = `${volume}${KEEP_SUFFIX}${stamp()}`;
+  for (let i = 1; ; i++) {
+    const name = i === 1 ? base : `${base}-${i}`;
+    if (taken.has(name)) continue;
+    if (!(await docker.getVolume(name).inspect().then(() => true, () => false))) { taken.add(name); return name; }
+  }
+}
+
+/** The command that runs this restore again (and so resumes it). */
+function resumeCommand(id: string, opts: RestoreOptions): string {
+  return ['dr restore', id, ...(opts.from ? ['--from', opts.from] : []), ...(opts.volumes ?? []).flatMap((v) => ['--volume', v]),
+    ...(opts.dbs ?? []).flatMap((d) => ['--db', d]), ...(opts.force ? ['--force'] : [])].join(' ');
+}
+
+/** Rejects as soon as `signal` aborts, whatever `p` is still doing (the clean-up then removes what it used). */
+function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); });
+  });
+}
 
 /** Is the volume absent, or present and empty? (reads at most two tar entries) */
 async function volumeState(docker: Docker, name: string, image: string): Promise<'absent' | 'empty' | 'non-empty'> {
@@ -102,7 +158,7 @@ export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<Re
 async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSummary> {
   const t0 = Date.now();
   const { config, log } = ctx;
-  const { identities, trusted } = identitiesFrom(config, 'dr restore');
+  const { identities, trust } = identitiesFrom(config, 'dr restore', opts.trustSigner);
   const suffix = opts.suffix ?? '';
   if (suffix && !/^[A-Za-z0-9_.-]+$/.test(suffix)) throw new DrError(`--suffix ${JSON.stringify(suffix)}: use letters, digits, "_", "." or "-"`, ExitCode.usage);
   if (opts.latest && opts.id) throw new DrError('give either a backup id or --latest', ExitCode.usage);
@@ -113,14 +169,39 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
   const docker = await ctx.docker();
   await mkdir(config.localDir, { recursive: true, mode: 0o700 });
   const lock = opts.dryRun || opts.lockHeld ? null : await acquireLock(config.localDir, `dr restore ${id}`, config.lockStaleSec, log);
+  // an in-place restore keeps a journal of what it has verified (src/restorejournal.ts); a side-by-side one
+  // touches nothing of the stack, and a drill cleans up after itself
+  const journaled = !suffix && !opts.dryRun;
+  const resume = resumeCommand(id, opts);
+  const abort = new AbortController();
+  const signal = abort.signal;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signal.aborted) { log.warn({ signal: sig }, 'still cleaning up after the interrupt: temporary containers are being removed, old content put back'); return; }
+    log.warn({ signal: sig }, 'interrupted: stopping the restore; temporary containers are removed, nothing is started on a volume that is not verified');
+    abort.abort(new DrError(`restore of ${id} interrupted by ${sig}`, ExitCode.failed, journaled ? `run the same command again to resume: ${resume}` : undefined));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const quiescer = new Quiescer(docker, config.localDir, log, config.stopTimeoutSec);
   const created: string[] = [];
+  /** this run's components, by target volume */
+  const comps = new Map<string, JournalComponent>();
+  let journal: RestoreJournalData | null = null;
+  const record = async () => { if (journal) await writeRestoreJournal(config.localDir, journal); };
+  /** --force targets whose old content was copied (verified) and then removed from the target */
+  const wiped = new Map<string, { keptAs: string; image: string }>();
+  let plan: RestorePlan | null = null;
+  let stack: ContainerInfo[] = [];
   let ok = false;
   try {
-    if (lock) await recoverStopped(docker, config.localDir, log);
+    if (lock) {
+      await recoverStopped(docker, config.localDir, log);
+      // helpers and temporary DB containers of an interrupted restore (kill -9), running or not
+      await removeStaleHelpers(docker, true);
+    }
     // 1. the manifest: readable, known format, signed by the trusted key
     const m = await readManifest(storage, id);
-    const sig = checkSignature(m, trusted);
+    const { problem: sig } = checkTrustedSignature(m, trust, 'dr restore', id, log);
     if (sig) throw new CheckError(`backup ${id}: ${sig}; refusing to restore`, 'restore another backup (dr list), or check DR_AGE_IDENTITY_FILE / DR_SIGNING_PUBLIC_KEY');
     if (m.format !== FORMAT) throw new CheckError(`backup ${id} has format ${m.format}; this dr reads ${FORMAT}`);
 
@@ -152,14 +233,15 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
     });
     const indexes = new Map<string, Awaited<ReturnType<typeof loadIndex>>>();
     for (const v of vols) {
+      signal.throwIfAborted();
       const [vp, ip] = parts([v.part, v.index]) as [PartRecord, PartRecord];
       // the index loads while the volume part's stored bytes are hashed (both only read); a failure of the
       // index stops the hashing, and is the one reported
       let indexFailed = false;
-      const [loaded, checked] = await Promise.allSettled([
+      const [loaded, checked] = await unlessAborted(Promise.allSettled([
         loadIndex(storage, m, ip, identities).catch((err: unknown) => { indexFailed = true; throw err; }),
-        opts.dryRun ? null : precheckPart(storage, m, vp, identities, () => indexFailed),
-      ]);
+        opts.dryRun ? null : precheckPart(storage, m, vp, identities, () => indexFailed || signal.aborted),
+      ]), signal);
       if (loaded.status === 'rejected') throw loaded.reason;
       if (checked.status === 'rejected') throw checked.reason;
       const index = loaded.value;
@@ -167,53 +249,67 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       if (bad) throw bad;
       if (opts.dryRun) {
         const checker = tarChecker(v.name, index);
-        await readPart(storage, m, vp, identities, checker.sink);
+        await unlessAborted(readPart(storage, m, vp, identities, checker.sink), signal);
         if (checker.diffs.length) throw new CheckError(`volume ${v.name}: the archive differs from its index: ${checker.diffs.slice(0, 10).join('; ')}`);
       }
       indexes.set(v.name, index);
     }
     for (const d of dbs) {
       for (const p of parts([...d.databases.map((x) => x.part), ...d.extraParts.map((x) => x.part)])) {
-        await (opts.dryRun ? readPart(storage, m, p, identities) : precheckPart(storage, m, p, identities));
+        await unlessAborted(opts.dryRun ? readPart(storage, m, p, identities) : precheckPart(storage, m, p, identities), signal);
       }
     }
     log.info({ id, volumes: vols.length, databases: dbs.length }, opts.dryRun ? 'every part read in full and checked' : 'every part checked: signature, stored SHA-256, age header, index entries');
 
-    // 4. plan: targets must be fresh (absent or empty) unless --force
+    // 4. plan: targets must be fresh (absent or empty) unless --force, or hold an unfinished restore's output
     // after the checks (which may take minutes from S3): what runs now decides what is stopped
     const { report } = await discover(docker, config, ctx.dockerEndpoint).catch(() => ({ report: null }));
-    const stack: ContainerInfo[] = report?.containers ?? [];
+    stack = report?.containers ?? [];
+    const prev = journaled ? await readRestoreJournal(config.localDir) : null;
+    // targets holding restore output that is not verified: not user data, so written again without --force
+    const owned = new Set(prev?.components.filter((c) => unfinished(c) && c.owned).map((c) => c.target) ?? []);
+    // components an earlier run of this same restore verified (unless --force asks to redo them)
+    const verifiedBefore = new Set(prev && prev.id === id && !opts.force ? prev.components.filter((c) => c.state === 'verified').map((c) => c.target) : []);
+    if (prev && prev.id !== id && owned.size) {
+      log.warn({ restore: prev.id, volumes: [...owned] }, `an unfinished restore of ${prev.id} left volumes that are not verified; this restore of ${id} writes over the ones it restores`);
+    }
     const anyImage = (prefer: string[]) => prefer.find(Boolean) ?? stack[0]?.imageId ?? m.databases[0]?.imageId;
-    const plan: RestorePlan = { id, from: `${storage.kind} ${storage.location}`, volumes: [], databases: [], stop: [], stopWaves: [], start: [] };
+    const p: RestorePlan = plan = { id, from: `${storage.kind} ${storage.location}`, volumes: [], databases: [], stop: [], stopWaves: [], start: [] };
     const refuse: string[] = [];
-    const target = async (name: string, image: string) => {
+    const keepNames = new Set<string>();
+    const target = async (name: string, image: string): Promise<TargetPlan> => {
       const t = name + suffix;
+      if (verifiedBefore.has(t)) return { target: t, create: false, keepOldAs: null, rewrite: false, skip: true };
       const st = await volumeState(docker, t, image);
-      if (st === 'non-empty' && !opts.force) refuse.push(`volume ${t} is not empty`);
-      return { target: t, create: st === 'absent', keepOldAs: st === 'non-empty' ? t + KEEP_SUFFIX(id) : null };
+      const rewrite = st === 'non-empty' && owned.has(t);
+      if (st === 'non-empty' && !rewrite && !opts.force) refuse.push(`volume ${t} is not empty`);
+      const keepOldAs = st === 'non-empty' && !rewrite && opts.force ? await keepName(docker, t, keepNames) : null;
+      return { target: t, create: st === 'absent', keepOldAs, rewrite, skip: false };
     };
     for (const v of vols) {
       const img = anyImage([stack.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '', m.containers.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '']);
-      plan.volumes.push({ name: v.name, ...(await target(v.name, img!)) });
+      p.volumes.push({ name: v.name, ...(await target(v.name, img!)) });
     }
     for (const d of dbs) {
       const vol = d.dataVolumes[0];
       if (!vol) throw new DrError(`${d.container}: the backup records no data volume for it`);
-      const t = await target(vol, d.imageId);
-      plan.databases.push({ container: d.container, engine: d.engine, databases: d.databases.map((x) => x.name), volume: t.target, create: t.create, keepOldAs: t.keepOldAs });
+      const { target: volume, ...t } = await target(vol, d.imageId);
+      p.databases.push({ container: d.container, engine: d.engine, databases: d.databases.map((x) => x.name), volume, ...t });
     }
     if (refuse.length) {
       throw new DrError(`refusing to restore: ${refuse.join('; ')}`, ExitCode.failed,
-        'restore side by side with --suffix, remove the volume, or pass --force (the old content is kept as <volume>' + KEEP_SUFFIX(id) + ')');
+        `restore side by side with --suffix, remove the volume, or pass --force (the old content is first copied to <volume>${KEEP_SUFFIX}<time> and checked)`);
     }
     if (!suffix) {
-      const targets = new Set([...plan.volumes.map((v) => v.name), ...dbs.flatMap((d) => d.dataVolumes)]);
+      const targets = new Set([...p.volumes.map((v) => v.name), ...dbs.flatMap((d) => d.dataVolumes)]);
       const users = stack.filter((c) => !c.excluded && c.mounts.some((mt) => targets.has(mt.volume)));
       const writers = stack.filter((c) => c.writer && !c.excluded);
       const stopSet = new Set([...users, ...writers].filter((c) => c.running).map((c) => c.name));
-      plan.stopWaves = stopWavesOf(stack.filter((c) => stopSet.has(c.name)).map((c) => ({ name: c.name, dependsOn: c.dependsOn })));
-      plan.stop = plan.stopWaves.flat();
-      plan.start = full ? stack.filter((c) => !c.excluded).map((c) => c.name) : [...stopSet];
+      p.stopWaves = stopWavesOf(stack.filter((c) => stopSet.has(c.name)).map((c) => ({ name: c.name, dependsOn: c.dependsOn })));
+      p.stop = p.stopWaves.flat();
+      // containers an earlier, unfinished restore left stopped come back with this one
+      const leftStopped = lock ? await stoppedByDr(config.localDir) : [];
+      p.start = full ? stack.filter((c) => !c.excluded).map((c) => c.name) : [...new Set([...stopSet, ...leftStopped.filter((n) => stack.some((c) => c.name === n))])];
       const missing = dbs.filter((d) => !stack.some((c) => c.name === d.container));
       if (missing.length) {
         throw new DrError(`the stack's containers ${missing.map((d) => d.container).join(', ')} do not exist on this host`, ExitCode.failed,
@@ -221,21 +317,56 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       }
     }
     if (opts.dryRun) {
-      return { id, plan, rtoMs: Date.now() - t0, rpoSeconds: Math.round((Date.now() - Date.parse(m.finishedAt)) / 1000), volumes: [], databases: [], services: [], warnings: [] };
+      return { id, plan: p, components: [], resume: null, rtoMs: Date.now() - t0, rpoSeconds: Math.round((Date.now() - Date.parse(m.finishedAt)) / 1000), volumes: [], databases: [], services: [], warnings: [] };
     }
 
-    // 5. stop what uses the targets; keep old content (--force); create missing volumes
+    // 5. the journal first; then stop what uses the targets; old content kept and checked (--force); targets
+    //    holding an unfinished restore's output emptied; missing volumes created
+    for (const v of p.volumes) comps.set(v.target, { kind: 'volume', name: v.name, target: v.target, state: v.skip ? 'verified' : 'pending', owned: !v.keepOldAs });
+    for (const d of p.databases) comps.set(d.volume, { kind: 'database', name: d.container, target: d.volume, state: d.skip ? 'verified' : 'pending', owned: !d.keepOldAs });
+    // an interrupted --force run already copied (and checked) the old content and emptied the target: that
+    // copy stays the one to put back if this run fails
+    for (const c of prev?.components ?? []) {
+      const mine = comps.get(c.target);
+      if (!mine || !c.keptAs || !unfinished(c) || mine.state === 'verified') continue;
+      if (!(await docker.getVolume(c.keptAs).inspect().then(() => true, () => false))) continue;
+      mine.keptAs = c.keptAs;
+      const rec = m.volumes.find((v) => v.name === c.target.slice(0, c.target.length - suffix.length) || v.name === c.target);
+      wiped.set(c.target, { keptAs: c.keptAs, image: anyImage([m.containers.find((x) => x.name === rec?.mountedBy[0]?.container)?.imageId ?? ''])! });
+    }
+    if (journaled) {
+      const others = (prev?.components ?? []).filter((c) => !comps.has(c.target) && unfinished(c));
+      journal = { id, pid: process.pid, startedAt: new Date().toISOString(), updatedAt: '', resume, components: [...others, ...comps.values()] };
+      await record();
+    }
+    // nothing starts on a volume of this restore that is not verified — not even the crash safety net
+    const notVerified = () => new Set(journal ? journal.components.filter(unfinished).map((c) => c.target) : [...comps.values()].filter(unfinished).map((c) => c.target));
+    quiescer.holdIf = (name) => {
+      const bad = stack.find((c) => c.name === name)?.mounts.find((mt) => notVerified().has(mt.volume));
+      return bad ? `volume ${bad.volume} is not restored and verified` : null;
+    };
     await removeStaleHelpers(docker);
-    await quiescer.stop(plan.stopWaves);
+    await quiescer.stop(p.stopWaves);
     const labelsFor = (name: string, labels: Record<string, string>) => ({
       ...(suffix ? { ...Object.fromEntries(Object.entries(labels).filter(([k]) => !k.startsWith('com.docker.compose.'))), 'dr.restored-from': `${id}:${name}` } : labels),
       ...(opts.volumeLabels ?? {}),
     });
-    for (const t of [...plan.volumes.map((v) => ({ name: v.name, target: v.target, create: v.create, keepOldAs: v.keepOldAs })),
-      ...plan.databases.map((d) => ({ name: dbs.find((x) => x.container === d.container)!.dataVolumes[0]!, target: d.volume, create: d.create, keepOldAs: d.keepOldAs }))]) {
+    for (const t of [...p.volumes.map((v) => ({ name: v.name, target: v.target, create: v.create, keepOldAs: v.keepOldAs, rewrite: v.rewrite, skip: v.skip })),
+      ...p.databases.map((d) => ({ name: dbs.find((x) => x.container === d.container)!.dataVolumes[0]!, target: d.volume, create: d.create, keepOldAs: d.keepOldAs, rewrite: d.rewrite, skip: d.skip }))]) {
+      if (t.skip) continue;
+      signal.throwIfAborted();
       const rec = m.volumes.find((v) => v.name === t.name);
       const image = anyImage([m.containers.find((c) => c.name === rec?.mountedBy[0]?.container)?.imageId ?? ''])!;
-      if (t.keepOldAs) await keepOld(docker, t.target, t.keepOldAs, image, log);
+      if (t.keepOldAs) {
+        const n = await unlessAborted(copyVerified(docker, t.target, t.keepOldAs, image, { 'dr.exclude': 'true', 'dr.pre-restore-of': t.target }), signal);
+        Object.assign(comps.get(t.target)!, { keptAs: t.keepOldAs, owned: true });
+        wiped.set(t.target, { keptAs: t.keepOldAs, image });
+        await record();
+        log.warn({ volume: t.target, keptAs: t.keepOldAs, entries: n }, 'old content copied and checked entry by entry; remove that volume once the restore is confirmed');
+        await emptyVolume(docker, t.target, image, `its old content is safe in ${t.keepOldAs}`);
+      } else if (t.rewrite) {
+        await emptyVolume(docker, t.target, image, 'it holds an unfinished restore\'s output');
+      }
       if (t.create) {
         await docker.createVolume({ Name: t.target, Driver: rec?.driver ?? 'local', Labels: labelsFor(t.name, rec?.labels ?? {}) });
         created.push(t.target);
@@ -244,7 +375,13 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
 
     // 6. volumes: write, then re-read everything and compare with the index
     const volumeResults: RestoreSummary['volumes'] = [];
-    for (const pv of plan.volumes) {
+    for (const pv of p.volumes) {
+      if (pv.skip) { log.info({ volume: pv.target }, 'already restored and verified by an earlier run of this restore: skipped'); continue; }
+      signal.throwIfAborted();
+      await hold(`restore:volume:${pv.name}`, signal);
+      const comp = comps.get(pv.target)!;
+      comp.state = 'writing';
+      await record();
       const v = vols.find((x) => x.name === pv.name)!;
       const [vp] = parts([v.part]) as [PartRecord];
       const image = anyImage([stack.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '', m.containers.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? ''])!;
@@ -269,8 +406,8 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
         // 64 KiB records (-b 128): tar empties the pipe in one read instead of six 10 KiB ones, so Node writes
         // to it in 64 KiB steps instead of 10 KiB ones (a wake-up each)
         try {
-          await pipeline(plain, gate.stream, toolStage('tar', ['-C', mp, '-x', '-v', '-p', '-b', '128', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${pv.target}`), progress);
-          result = await rr.finish();
+          await pipeline(plain, gate.stream, toolStage('tar', ['-C', mp, '-x', '-v', '-p', '-b', '128', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${pv.target}`), progress, { signal });
+          result = await unlessAborted(rr.finish(), signal);
         } finally {
           await rr.close();
         }
@@ -278,7 +415,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
         const gate = tarGate(v.name, index);
         const helper = await createHelper(docker, image, pv.target, false, 'restore');
         try {
-          await Promise.all([helper.putArchive(gate.stream, { path: '/vol' }), pipeline(plain, gate.stream)]);
+          await unlessAborted(Promise.all([helper.putArchive(gate.stream, { path: '/vol' }), pipeline(plain, gate.stream, { signal })]), signal);
         } finally {
           await helper.remove({ force: true, v: true }).catch(() => {});
         }
@@ -286,20 +423,28 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
         const checker = tarChecker(pv.target, index, false);
         const back = await readVolume(docker, pv.target, image);
         try {
-          await pipeline(back.stream, checker.sink);
+          await pipeline(back.stream, checker.sink, { signal });
         } finally {
           await back.done();
         }
         result = { diffs: checker.diffs, entries: checker.entries() };
       }
       if (result.diffs.length) throw new CheckError(`volume ${pv.target} differs from the backup after restore: ${result.diffs.slice(0, 10).join('; ')}`);
+      comp.state = 'verified';
+      await record();
       volumeResults.push({ name: v.name, target: pv.target, entries: result.entries });
       log.info({ volume: pv.target, entries: result.entries, via: mp ? 'tar' : 'api' }, 'volume restored and verified');
     }
 
     // 7. databases: replay into throwaway containers, compare table statistics
     const dbResults: DbRestoreResult[] = [];
-    for (const pd of plan.databases) {
+    for (const pd of p.databases) {
+      if (pd.skip) { log.info({ container: pd.container, volume: pd.volume }, 'already restored and verified by an earlier run of this restore: skipped'); continue; }
+      signal.throwIfAborted();
+      await hold(`restore:db:${pd.container}`, signal);
+      const comp = comps.get(pd.volume)!;
+      comp.state = 'writing';
+      await record();
       const d = dbs.find((x) => x.container === pd.container)!;
       const stackC = stack.find((c) => c.name === d.container);
       const ins = stackC ? await docker.getContainer(stackC.id).inspect() : null;
@@ -307,25 +452,31 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
         throw new DrError(`${d.container} does not exist on this host, so there is no environment to initialise its database with`, ExitCode.failed,
           'bring the stack definition back first: docker compose -f docker-compose.yml up --no-start');
       }
-      dbResults.push(await restoreDatabase({
-        docker, manifest: m, db: d, storage, identities, volume: pd.volume, log,
+      dbResults.push(await unlessAborted(restoreDatabase({
+        docker, manifest: m, db: d, storage, identities, volume: pd.volume, log, signal,
         template: { env: ins?.Config.Env ?? [], cmd: ins?.Config.Cmd ?? [], entrypoint: (ins?.Config.Entrypoint as string[] | null | undefined) ?? null },
-      }));
+      }), signal));
+      comp.state = 'verified';
+      await record();
       log.info({ container: d.container, volume: pd.volume }, 'database restored and verified');
     }
+
+    // every component is restored and verified: from here on, nothing holds the stack back
+    if (journaled) { await removeRestoreJournal(config.localDir); journal = null; }
 
     // 8. the stack back, healthy
     let services: ServiceState[] = [];
     if (!suffix) {
+      await hold('restore:start', signal);
       await quiescer.restartAll(); // containers that were running come back in reverse stop order …
       const fresh = (await discover(docker, config, ctx.dockerEndpoint)).report.containers;
-      services = await startAndWait(docker, fresh, plan.start, config.healthTimeoutSec, log); // … then everything, healthy
+      services = await unlessAborted(startAndWait(docker, fresh, p.start, config.healthTimeoutSec, log), signal); // … then everything, healthy
     }
     const warnings = dbResults.flatMap((d) => d.warnings);
     const unhealthy = services.filter((s) => !s.ok);
     ok = true;
     const summary: RestoreSummary = {
-      id, plan, rtoMs: Date.now() - t0, rpoSeconds: Math.round((Date.now() - Date.parse(m.finishedAt)) / 1000),
+      id, plan: p, components: [...comps.values()], resume: null, rtoMs: Date.now() - t0, rpoSeconds: Math.round((Date.now() - Date.parse(m.finishedAt)) / 1000),
       volumes: volumeResults, databases: dbResults, services, warnings,
     };
     if (unhealthy.length) {
@@ -335,15 +486,63 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
     return summary;
   } catch (err) {
     if (!ok) {
-      // nothing half-done: volumes this run created are removed, what it stopped runs again
-      for (const v of created) await docker.getVolume(v).remove().catch(() => {});
-      await removeStaleHelpers(docker).catch(() => {});
+      const error = signal.aborted ? signal.reason as Error : err;
+      await failed(error).catch((e: unknown) => log.error({ err: errorMessage(e) }, 'the clean-up after the failed restore failed'));
+      throw error;
     }
     throw err;
   } finally {
     const failures = await quiescer.restartAll();
     for (const f of failures) log.error(f);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await lock?.release();
+  }
+
+  /**
+   * Nothing half-done: temporary containers go (running or not); the component being written is marked
+   * failed; --force targets not verified get their old content back (checked); volumes this run created that
+   * hold nothing verified are removed; the journal keeps what is verified, so the same command resumes.
+   */
+  async function failed(err: unknown): Promise<void> {
+    await removeStaleHelpers(docker, true).catch(() => {});
+    const why = errorMessage(err);
+    for (const c of comps.values()) if (c.state === 'writing') { c.state = 'failed'; c.error = why; }
+    for (const [t, w] of wiped) {
+      const c = comps.get(t)!;
+      if (!unfinished(c)) continue;
+      try {
+        await emptyVolume(docker, t, w.image, `its old content is safe in ${w.keptAs}`);
+        const n = await copyVerified(docker, w.keptAs, t, w.image, null);
+        c.state = 'old-content';
+        c.error = `${c.error ?? why}; the old content was put back (${n} entries checked)`;
+        log.warn({ volume: t, from: w.keptAs, entries: n }, 'the restore failed: the old content was put back and checked');
+      } catch (e) {
+        c.state = 'failed';
+        c.error = `${c.error ?? why}; putting the old content back failed too (${errorMessage(e)}): it is in volume ${w.keptAs}; put it back with: ` +
+          `docker run --rm --network none -v ${w.keptAs}:/from:ro -v ${t}:/to --entrypoint sh ${w.image.replace(/^sha256:/, '').slice(0, 12)} -c 'find /to -mindepth 1 -delete && cd /from && tar -cf - . | tar -C /to -xpf -'`;
+        log.error({ volume: t, keptAs: w.keptAs }, c.error);
+      }
+    }
+    await removeStaleHelpers(docker, true).catch(() => {});
+    for (const v of created) {
+      const c = comps.get(v);
+      if (c && !unfinished(c)) continue; // verified: kept
+      await docker.getVolume(v).remove().catch(() => {});
+      if (c && c.state === 'pending') c.error ??= 'not started';
+    }
+    if (journal) {
+      if (journal.components.some(unfinished)) await record();
+      else { await removeRestoreJournal(config.localDir); journal = null; }
+    }
+    if (plan) Object.assign(err as object, { summary: partialSummary() });
+  }
+
+  function partialSummary(): RestoreSummary {
+    return {
+      id: plan!.id, plan: plan!, components: [...comps.values()], resume: journal ? resume : null, rtoMs: Date.now() - t0, rpoSeconds: 0,
+      volumes: [], databases: [], services: [], warnings: [],
+    };
   }
 }
 
@@ -363,27 +562,51 @@ async function fixRoot(docker: Docker, image: string, volume: string, root: Inde
   }
 }
 
-/** --force: the old content of `volume` is copied to `keepAs` (kept until the operator removes it), then the volume is emptied. */
-async function keepOld(docker: Docker, volume: string, keepAs: string, image: string, log: Context['log']): Promise<void> {
-  await docker.createVolume({ Name: keepAs, Labels: { 'dr.exclude': 'true', 'dr.pre-restore-of': volume } });
-  const src = await createHelper(docker, image, volume, true, 'restore');
-  const dst = await createHelper(docker, image, keepAs, false, 'restore');
+/**
+ * Copies the content of volume `from` into volume `to` (created, with `labels`, when given) through the
+ * archive API, indexing every entry on the way (type, mode, owner, size, SHA-256), then reads `to` back and
+ * compares every entry with that index. Returns the number of entries; throws on any difference.
+ */
+async function copyVerified(docker: Docker, from: string, to: string, image: string, labels: Record<string, string> | null): Promise<number> {
+  if (labels) await docker.createVolume({ Name: to, Labels: labels });
+  const index = new Map<string, IndexEntry>();
+  const src = await createHelper(docker, image, from, true, 'restore');
+  const dst = await createHelper(docker, image, to, false, 'restore');
   try {
-    await dst.putArchive(await volumeTar(src, volume), { path: '/vol' });
+    const scanner = tarEntries(`volume ${from}`, (e) => { index.set(e.path, e); });
+    const scan = new Transform({
+      transform(c: Buffer, _e, cb) { try { scanner.scan(c); cb(null, c); } catch (err) { cb(err as Error); } },
+      flush(cb) { try { scanner.finish(); cb(); } catch (err) { cb(err as Error); } },
+    });
+    await Promise.all([dst.putArchive(scan, { path: '/vol' }), pipeline(await volumeTar(src, from), scan)]);
   } finally {
     await src.remove({ force: true, v: true }).catch(() => {});
     await dst.remove({ force: true, v: true }).catch(() => {});
   }
+  await fixRoot(docker, image, to, index.get('.'));
+  const checker = tarChecker(to, index, false);
+  const back = await readVolume(docker, to, image);
+  try {
+    await pipeline(back.stream, checker.sink);
+  } finally {
+    await back.done();
+  }
+  if (checker.diffs.length) throw new CheckError(`the copy of volume ${from} in ${to} differs from it: ${checker.diffs.slice(0, 10).join('; ')}`);
+  if (checker.entries() !== index.size) throw new CheckError(`the copy of volume ${from} in ${to} has ${checker.entries()} entries, the volume ${index.size}`);
+  return index.size;
+}
+
+/** Removes everything inside `volume` (the volume itself stays). `safe` says where its content is, for the error. */
+async function emptyVolume(docker: Docker, volume: string, image: string, safe: string): Promise<void> {
   const wipe = await docker.createContainer({
-    Image: image, Entrypoint: ['sh', '-c', 'find /vol -mindepth 1 -delete'], Cmd: [], Labels: { 'dr.helper': 'restore', 'dr.exclude': 'true' },
+    Image: image, Entrypoint: ['sh', '-c', 'find /vol -mindepth 1 -delete'], Cmd: [], User: '0:0', Labels: { 'dr.helper': 'restore', 'dr.exclude': 'true' },
     HostConfig: { Binds: [`${volume}:/vol`], NetworkMode: 'none' },
   });
   try {
     await wipe.start();
     const r = await wipe.wait() as { StatusCode: number };
-    if (r.StatusCode !== 0) throw new DrError(`could not empty volume ${volume} (its old content is safe in ${keepAs})`);
+    if (r.StatusCode !== 0) throw new DrError(`could not empty volume ${volume} (${safe})`);
   } finally {
     await wipe.remove({ force: true, v: true }).catch(() => {});
   }
-  log.warn({ volume, keptAs: keepAs }, 'old content kept; remove that volume once the restore is confirmed');
 }

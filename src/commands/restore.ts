@@ -3,24 +3,39 @@ import type { Context } from '../context.ts';
 import { runRestore, type RestoreSummary } from '../restore.ts';
 import { table } from '../table.ts';
 import { formatAge } from './list.ts';
-import { DrError, ExitCode } from '../errors.ts';
+import { ExitCode } from '../errors.ts';
 
 export interface RestoreCliOptions { from?: string; latest?: boolean; volume?: string[]; db?: string[]; suffix?: string; force?: boolean; dryRun?: boolean; json?: boolean; trustSigner?: string }
+
+const STATE = { pending: 'not written', writing: 'incomplete', verified: 'restored and verified', failed: 'FAILED (incomplete)', 'old-content': 'old content put back (checked)' } as const;
+
+function action(t: { create: boolean; keepOldAs: string | null; rewrite: boolean; skip: boolean }): string {
+  if (t.skip) return 'skip: restored and verified by the earlier run';
+  if (t.keepOldAs) return `replace (old content checked and kept as ${t.keepOldAs})`;
+  if (t.rewrite) return 'rewrite (an unfinished restore\'s output)';
+  return t.create ? 'create' : 'fill empty volume';
+}
 
 export function renderRestore(s: RestoreSummary, dryRun: boolean): string {
   const out: string[] = [];
   out.push(`${dryRun ? 'Restore plan for' : 'Restored'} backup ${s.id} (age ${formatAge(s.rpoSeconds * 1000)}) from ${s.plan.from}`);
   if (s.plan.volumes.length) {
     out.push(table(['VOLUME', 'INTO', 'ACTION', dryRun ? '' : 'ENTRIES VERIFIED'], s.plan.volumes.map((v) => [
-      v.name, v.target, v.create ? 'create' : v.keepOldAs ? `replace (old kept as ${v.keepOldAs})` : 'fill empty volume',
+      v.name, v.target, action(v),
       dryRun ? '' : String(s.volumes.find((r) => r.target === v.target)?.entries ?? '-'),
     ])));
   }
   if (s.plan.databases.length) {
-    out.push(table(['DATABASE CONTAINER', 'ENGINE', 'INTO VOLUME', dryRun ? 'DATABASES' : 'TABLES / ROWS VERIFIED'], s.plan.databases.map((d) => {
+    out.push(table(['DATABASE CONTAINER', 'ENGINE', 'INTO VOLUME', 'ACTION', dryRun ? 'DATABASES' : 'TABLES / ROWS VERIFIED'], s.plan.databases.map((d) => {
       const r = s.databases.find((x) => x.container === d.container);
-      return [d.container, d.engine, d.volume, dryRun ? d.databases.join(', ') : r?.databases.map((x) => `${x.name}: ${x.tables} tables, ${x.rows} rows`).join('; ') || (d.engine === 'redis' ? 'RDB written' : '-')];
+      return [d.container, d.engine, d.volume, action(d), dryRun ? d.databases.join(', ') : r?.databases.map((x) => `${x.name}: ${x.tables} tables, ${x.rows} rows`).join('; ') || (d.engine === 'redis' ? 'RDB written' : '-')];
     })));
+  }
+  const failedRun = s.components.some((c) => c.state !== 'verified');
+  if (failedRun) {
+    out.push('The restore did not finish. Per component:');
+    out.push(table(['COMPONENT', 'VOLUME', 'STATE', 'DETAIL'], s.components.map((c) => [c.name, c.target, STATE[c.state], c.error ?? (c.keptAs ? `old content kept in ${c.keptAs}` : '')])));
+    if (s.resume) out.push(`Containers that use a volume not verified stay stopped. Resume (verified components are skipped): ${s.resume}`);
   }
   if (dryRun) {
     out.push(`Would stop: ${s.plan.stop.join(', ') || '(nothing)'}; would start: ${s.plan.start.join(', ') || '(nothing)'}`);
@@ -45,7 +60,7 @@ export async function restoreCommand(ctx: Context, id: string | undefined, opts:
     s = await runRestore(ctx, { id, latest: opts.latest, volumes: opts.volume, dbs: opts.db, suffix: opts.suffix, force: opts.force, dryRun: opts.dryRun, from: opts.from, trustSigner: opts.trustSigner });
   } catch (err) {
     const partial = (err as { summary?: RestoreSummary }).summary;
-    if (partial && err instanceof DrError) {
+    if (partial) {
       process.stdout.write((opts.json ? JSON.stringify(withSigner(partial, opts), null, 2) : renderRestore(partial, false) + overrideNote(opts)) + '\n');
     }
     throw err;
