@@ -19,6 +19,7 @@ import { loadSigningKey } from './keys.ts';
 import { acquireLock } from './lock.ts';
 import { discover, type Discovery, type DiscoveryHandles, type VolumeInfo } from './discover.ts';
 import { recoverStopped, Quiescer } from './quiesce.ts';
+import { unverifiedTargets } from './restorejournal.ts';
 import { hold } from './hold.ts';
 import { removeStaleHelpers, prepareVolume, newIndexStream, type VolumeSource } from './archive.ts';
 import { dumpDatabase, safeSegment } from './dump.ts';
@@ -151,6 +152,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
   const partOpts = { ...settings.partOpts, signal: abort.signal, hashers };
   try {
     await recoverStopped(docker, config.localDir, log);
+    await refuseDuringRestore(config.localDir);
     await removeStaleHelpers(docker);
     for (const d of dests.all) {
       try {
@@ -351,5 +353,14 @@ async function archiveVolume(storage: DestSet, id: string, v: VolumeInfo, source
     return { record: { ...volumeRecordBase(v), part: volPart.key, index: idxPart.key, coveredBy: null }, parts: [volPart, idxPart] };
   } finally {
     await source.done();
+  }
+}
+
+/** A backup of half-restored volumes would be kept by the retention policy as if it were the stack: refused. */
+async function refuseDuringRestore(dir: string): Promise<void> {
+  const { journal, targets } = await unverifiedTargets(dir);
+  if (journal && targets.size) {
+    throw new DrError(`a restore of backup ${journal.id} did not finish: volumes ${[...targets].join(', ')} are not restored and verified; refusing to back them up`, ExitCode.failed,
+      `finish the restore first: ${journal.resume}`);
   }
 }

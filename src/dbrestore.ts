@@ -25,6 +25,7 @@ import type { Storage } from './storage/types.ts';
 import type { Logger } from './log.ts';
 import { DrError, errorMessage } from './errors.ts';
 import { scrub } from './redact.ts';
+import { hold } from './hold.ts';
 
 export interface DbRestoreJob {
   docker: Docker;
@@ -114,6 +115,7 @@ export async function restoreDatabase(job: DbRestoreJob): Promise<DbRestoreResul
   const env = envMap(job.template.env);
   const dataPath = ENGINES[db.engine].dataPath(env);
   const name = `dr-restore-${m.id.toLowerCase()}-${db.container}`;
+  job.signal?.throwIfAborted(); // an interrupted restore creates nothing more (its clean-up may be running)
   const c = await docker.createContainer({
     name, Image: image, Env: job.template.env, Cmd: job.template.cmd,
     ...(job.template.entrypoint ? { Entrypoint: job.template.entrypoint } : {}),
@@ -122,7 +124,9 @@ export async function restoreDatabase(job: DbRestoreJob): Promise<DbRestoreResul
   });
   const t: DbTarget = { name: `${db.container} (temporary ${name})`, container: c, env, cmd: job.template.cmd };
   try {
+    job.signal?.throwIfAborted();
     await c.start();
+    await hold(`restore:replay:${db.container}`, job.signal);
     if (db.engine === 'mariadb') {
       const login = await mariadbLogin(t);
       await waitReady(c, t.name, async () => (await execCollect(c, { cmd: mariadbClient([`-u${login.user}`, '--protocol=tcp', '-h', '127.0.0.1', '-e', 'SELECT 1']), env: login.env })).exitCode === 0);
