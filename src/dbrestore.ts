@@ -15,6 +15,7 @@ import { execCollect, execStream, checkedStdout, execWithInput } from './exec.ts
 import { mariadbLogin, mariadbClient } from './engines/mariadb.ts';
 import { postgresLogin } from './engines/postgres.ts';
 import { ENGINES } from './engines/index.ts';
+import { KEYSPACE_LUA, keyspaceArgs, parseKeyspaceReply, compareKeyspace, infoKeyspaceDbs } from './engines/redis.ts';
 import type { DbTarget } from './engines/types.ts';
 import { mariadbDumpCmd, pgDumpCmd } from './dump.ts';
 import { createMysqlDumpStats, createPgDumpStats, type DumpStats, type DumpStatsSink } from './dumpstats.ts';
@@ -41,7 +42,13 @@ export interface DbRestoreJob {
   signal?: AbortSignal;
 }
 
-export interface DbRestoreResult { container: string; engine: string; databases: { name: string; tables: number; rows: number }[]; warnings: string[] }
+export interface DbRestoreResult {
+  container: string; engine: string; databases: { name: string; tables: number; rows: number }[]; warnings: string[];
+  /** Redis: keys with a TTL in the backup that ran out since (expected, not a difference) */
+  expired?: number;
+  /** what the verification found that is not a difference, e.g. "3 volatile keys expired since the backup" */
+  notes?: string[];
+}
 
 function partOf(m: Manifest, key: string): PartRecord {
   const p = m.parts.find((x) => x.key === key);
@@ -107,8 +114,11 @@ export async function restoreDatabase(job: DbRestoreJob): Promise<DbRestoreResul
   const { docker, db, manifest: m } = job;
   const result: DbRestoreResult = { container: db.container, engine: db.engine, databases: [], warnings: [] };
   if (db.engine === 'redis') {
-    const keys = await restoreRedis(job);
-    result.databases.push({ name: 'keyspace', tables: Object.keys(keys).length, rows: Object.values(keys).reduce((a, b) => a + b, 0) });
+    const r = await restoreRedis(job);
+    result.databases.push({ name: 'keyspace', tables: Object.keys(r.keys).length, rows: Object.values(r.keys).reduce((a, b) => a + b, 0) });
+    result.warnings.push(...r.warnings);
+    result.expired = r.expired;
+    result.notes = r.notes;
     return result;
   }
   const image = await resolveImage(docker, db);
@@ -164,12 +174,14 @@ export async function restoreDatabase(job: DbRestoreJob): Promise<DbRestoreResul
 }
 
 /**
- * Redis: dump.rdb is written into the fresh volume, then a throwaway Redis (no AOF, no network) loads it;
- * its keyspace is compared with the manifest; AOF is switched on so Redis writes an AOF from the loaded data
+ * Redis: dump.rdb is written into the fresh volume (its stored and plaintext SHA-256 checked as it streams),
+ * then a throwaway Redis (no AOF, no network) loads it; its keyspace is checked against the backup's summary
+ * (one EVAL, compareKeyspace: every key without a TTL back, keys whose TTL ran out since the backup counted as
+ * expired, nothing the backup did not have); AOF is switched on so Redis writes an AOF from the loaded data
  * (a stack running with --appendonly yes would otherwise start from an empty AOF and ignore the RDB), and
  * SHUTDOWN SAVE leaves a consistent RDB + AOF behind.
  */
-async function restoreRedis(job: DbRestoreJob): Promise<Record<string, number>> {
+async function restoreRedis(job: DbRestoreJob): Promise<{ keys: Record<string, number>; expired: number; notes: string[]; warnings: string[] }> {
   const rdb = job.db.extraParts.find((p) => p.name === 'rdb');
   if (!rdb) throw new CheckError(`${job.db.container}: the backup has no RDB part`);
   const part = partOf(job.manifest, rdb.part);
@@ -199,19 +211,43 @@ async function restoreRedis(job: DbRestoreJob): Promise<Record<string, number>> 
   const t: DbTarget = { name: `${job.db.container} (temporary ${name})`, container: c, env: new Map(), cmd: [] };
   const cli = async (...args: string[]) => {
     const r = await execCollect(c, { cmd: ['redis-cli', ...args] });
-    if (r.exitCode !== 0 || /^(ERR|LOADING)/.test(r.stdout)) throw new Error(r.stdout.trim() || r.stderr.trim());
+    if (r.exitCode !== 0 || /^(ERR|LOADING|NOSCRIPT|BUSY)/.test(r.stdout)) throw new Error(r.stdout.trim() || r.stderr.trim());
     return r.stdout;
   };
+  const who = `Redis ${job.db.container}`;
   try {
+    const t0 = Date.now(); // a key whose TTL ran out by now is dropped while the RDB loads
     await c.start();
     await waitReady(c, t.name, async () => (await cli('PING')).trim() === 'PONG');
     const info = await cli('INFO', 'keyspace');
     const keys: Record<string, number> = {};
     for (const m of info.matchAll(/^(db\d+):keys=(\d+)/gm)) keys[m[1]!] = Number(m[2]);
-    const want = job.db.keys ?? {};
-    const diffs = [...new Set([...Object.keys(want), ...Object.keys(keys)])].filter((k) => (want[k] ?? 0) !== (keys[k] ?? 0))
-      .map((k) => `${k}: ${keys[k] ?? 0} keys, the backup has ${want[k] ?? 0}`);
-    if (diffs.length) throw new CheckError(`Redis ${job.db.container}: the restored RDB differs from the backup: ${diffs.join('; ')}`);
+    const warnings: string[] = [];
+    let expired = 0;
+    const want = job.db.keyspace;
+    if (want) {
+      const dbs = [...new Set([...Object.keys(want.dbs).map((d) => Number(d.slice(2))), ...infoKeyspaceDbs(info)])].sort((a, b) => a - b);
+      let reply: string;
+      try {
+        reply = await cli('EVAL', KEYSPACE_LUA, '0', ...keyspaceArgs(want.bounds, dbs));
+      } catch (err) {
+        throw new CheckError(`${who}: the keyspace check in the temporary Redis failed: ${errorMessage(err)}`);
+      }
+      const cmp = compareKeyspace(want, parseKeyspaceReply(reply), t0);
+      if (cmp.failures.length) throw new CheckError(`${who}: the restored RDB differs from the backup: ${cmp.failures.slice(0, 10).join('; ')}`);
+      expired = cmp.expired;
+    } else {
+      // a backup made before keyspace summaries: only counts per database, taken beside the SAVE (not from the
+      // RDB), so fewer keys may be TTLs that ran out; more keys than recorded is a difference
+      const counts = job.db.keys ?? {};
+      const dbs = [...new Set([...Object.keys(counts), ...Object.keys(keys)])];
+      const more = dbs.filter((k) => (keys[k] ?? 0) > (counts[k] ?? 0)).map((k) => `${k}: ${keys[k] ?? 0} keys, the backup has ${counts[k] ?? 0}`);
+      if (more.length) throw new CheckError(`${who}: the restored RDB differs from the backup: ${more.join('; ')}`);
+      const fewer = dbs.filter((k) => (keys[k] ?? 0) < (counts[k] ?? 0));
+      if (fewer.length) {
+        warnings.push(`${who}: ${fewer.map((k) => `${k}: ${keys[k] ?? 0} keys, the backup counted ${counts[k]}`).join('; ')} — this backup predates keyspace summaries, so dr cannot tell keys whose TTL ran out from missing ones (the RDB itself is the one recorded: SHA-256 checked)`);
+      }
+    }
     await cli('CONFIG', 'SET', 'appendonly', 'yes');
     for (let i = 0; i < 600; i++) {
       const p = await cli('INFO', 'persistence');
@@ -220,9 +256,9 @@ async function restoreRedis(job: DbRestoreJob): Promise<Record<string, number>> 
     }
     await execCollect(c, { cmd: ['redis-cli', 'SHUTDOWN', 'SAVE'] });
     await c.wait();
-    return keys;
+    const notes = expired ? [`${job.db.container}: ${expired} volatile ${expired === 1 ? 'key' : 'keys'} expired since the backup (TTL ran out; not a difference)`] : [];
+    return { keys, expired, notes, warnings };
   } finally {
     await c.remove({ force: true, v: true }).catch(() => {});
   }
 }
-

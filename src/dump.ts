@@ -15,6 +15,7 @@ import { execStream, checkedStdout, execChecked, execCollect } from './exec.ts';
 import { mariadbLogin, mariadbClient, SYSTEM_SCHEMAS } from './engines/mariadb.ts';
 import { postgresLogin } from './engines/postgres.ts';
 import { redisCli } from './engines/redis.ts';
+import { KeyspaceTap } from './engines/rdb.ts';
 import type { DbTarget } from './engines/types.ts';
 import { createMysqlDumpStats, createPgDumpStats } from './dumpstats.ts';
 import { storePart, EXT, type PartOptions } from './pipeline.ts';
@@ -144,6 +145,7 @@ async function dumpRedis(job: DumpJob): Promise<DumpResult> {
   const t = job.target;
   const rec = baseRecord(job);
   await redisCli(t, 'SAVE', ['SAVE']);
+  const savedAt = Date.now(); // the keyspace summary's expiry buckets start here
   const cfg = async (key: string, dflt: string) => {
     try {
       const out = (await redisCli(t, `CONFIG GET ${key}`, ['CONFIG', 'GET', key])).split('\n').map((l) => l.trim());
@@ -156,8 +158,17 @@ async function dumpRedis(job: DumpJob): Promise<DumpResult> {
   rec.keys = {};
   for (const m of info.matchAll(/^(db\d+):keys=(\d+)/gm)) rec.keys[m[1]!] = Number(m[2]);
   const source = await containerFile(t.container, `${dir.replace(/\/$/, '')}/${file}`, t.name);
-  const part = await storePart(job.dests, job.backupId, partKey(job, 'dump', '.rdb'), 'dump', `${t.name}/dump.rdb`, source, job.opts);
+  // the keyspace summary is read from the same bytes as they stream into the part (a side copy, no second read)
+  const keyspace = new KeyspaceTap(savedAt);
+  const part = await storePart(job.dests, job.backupId, partKey(job, 'dump', '.rdb'), 'dump', `${t.name}/dump.rdb`, source, job.opts, { side: keyspace });
   rec.extraParts.push({ name: 'rdb', part: part.key });
+  const summary = keyspace.result();
+  if (summary) rec.keyspace = summary;
+  else {
+    const w = `${t.name}: the RDB's keyspace could not be summarised (${keyspace.error?.message}): a restore of this backup compares key counts only`;
+    job.log.warn(w);
+    rec.warnings.push(w);
+  }
   return { record: rec, parts: [part] };
 }
 

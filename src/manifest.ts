@@ -5,6 +5,7 @@
 import { sign, verify, createPublicKey, type KeyObject } from 'node:crypto';
 import type { EngineKind } from './engines/types.ts';
 import type { DumpStats } from './dumpstats.ts';
+import type { RedisKeyspace } from './engines/rdb.ts';
 
 export const FORMAT = 'helpdesk-dr/1';
 
@@ -52,6 +53,8 @@ export interface DatabaseRecord {
   databases: { name: string; part: string; tables: DumpStats }[];
   /** Redis: keys per logical database at dump time */
   keys?: Record<string, number>;
+  /** Redis: the RDB's keyspace, read from the RDB as it streamed into its part (src/engines/rdb.ts; docs/FORMAT.md) */
+  keyspace?: RedisKeyspace;
   warnings: string[];
 }
 

@@ -142,7 +142,7 @@ export async function runVerify(ctx: Context, opts: { id?: string; latest?: bool
           for (const v of s.volumes) checks.push({ level: 'full', subject: v.name, check: `restored into ${v.target}, every file re-read vs index`, ok: true, detail: `${v.entries} entries identical` });
           for (const d of s.databases) {
             checks.push({ level: 'full', subject: d.container, check: 'replayed into a throwaway container, tables vs manifest', ok: true,
-              detail: d.databases.map((x) => `${x.name}: ${x.tables} tables, ${x.rows} rows identical`).join('; ') || 'keyspace identical' });
+              detail: [d.databases.map((x) => `${x.name}: ${x.tables} tables, ${x.rows} rows identical`).join('; ') || 'keyspace identical', ...(d.notes ?? [])].join('; ') });
           }
         } catch (err) {
           checks.push({ level: 'full', subject: 'restore', check: 'side-by-side restore', ok: false, detail: errorMessage(err) });

@@ -44,6 +44,7 @@ export function renderRestore(s: RestoreSummary, dryRun: boolean): string {
     if (s.services.length) out.push(table(['SERVICE', 'STATE', 'HEALTH'], s.services.map((x) => [x.name, x.state, x.health ?? '-'])));
     out.push(`RTO (this restore): ${(s.rtoMs / 1000).toFixed(1)} s; RPO (age of the backup): ${formatAge(s.rpoSeconds * 1000)}`);
   }
+  for (const n of s.databases.flatMap((d) => d.notes ?? [])) out.push(n);
   for (const w of s.warnings) out.push(`warning: ${w}`);
   return out.join('\n');
 }

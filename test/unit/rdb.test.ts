@@ -207,3 +207,39 @@ test('KeyspaceTap: a side consumer that never fails the stream it watches', asyn
   await readRdb(Readable.from([bytes]), (k) => keys.push(k.key.toString()));
   assert.equal(keys.length, want.length);
 });
+
+test('compareKeyspace: expired volatile keys are not a difference; missing persistent or extra keys are', async () => {
+  const { compareKeyspace } = await import('../../src/engines/redis.ts');
+  const savedAt = 1_800_000_000_000;
+  const mk = (keys: [string, number | null][]) => { const s = createKeyspaceSummary(savedAt); for (const [k, e] of keys) s.add({ db: 0, key: Buffer.from(k), expiresAt: e, type: 0 }); return s.result(); };
+  const want = mk([['a', null], ['b', null], ['hb1', savedAt + 30_000], ['hb2', savedAt + 50_000], ['day', savedAt + 86_400_000 - 1]]);
+  const loaded = (ks: RedisKeyspaceLike, time: number) => ({
+    time, dbs: Object.fromEntries(Object.entries(ks.dbs).map(([db, d]) => [db, { persistent: d.persistent,
+      buckets: [...ks.bounds, null].map((u) => d.volatile.find((b) => b.until === u) ?? { count: 0, digest: '0'.repeat(40) }) }])),
+  });
+  // restored 10 minutes later: the heartbeats are gone, the day-long key is there
+  const later = savedAt + 600_000;
+  const after = mk([['a', null], ['b', null], ['day', savedAt + 86_400_000 - 1]]);
+  assert.deepEqual(compareKeyspace(want, loaded(after, later + 50), later), { failures: [], expired: 2 });
+  // restored at once: everything there
+  assert.deepEqual(compareKeyspace(want, loaded(want, savedAt + 1000), savedAt + 900), { failures: [], expired: 0 });
+  // restored 40 s later, straddling the heartbeats' bucket: one ran out
+  const mid = mk([['a', null], ['b', null], ['hb2', savedAt + 50_000], ['day', savedAt + 86_400_000 - 1]]);
+  assert.deepEqual(compareKeyspace(want, loaded(mid, savedAt + 40_100), savedAt + 40_000), { failures: [], expired: 1 });
+  // a persistent key missing
+  const lost = mk([['a', null], ['day', savedAt + 86_400_000 - 1]]);
+  assert.match(compareKeyspace(want, loaded(lost, later + 50), later).failures.join(), /^1 key without a TTL is missing or different in db0 \(the backup has 2, the restored RDB 1\)$/);
+  // a foreign RDB: same counts, other names
+  const foreign = mk([['x', null], ['y', null], ['z', savedAt + 86_400_000 - 1]]);
+  const f = compareKeyspace(want, loaded(foreign, later + 50), later).failures.join('; ');
+  assert.match(f, /keys without a TTL in db0 differ/);
+  assert.match(f, /keys with a TTL expiring by .* in db0 differ/);
+  // a key the backup did not have, in another db
+  const extra = loaded(want, savedAt + 1000);
+  extra.dbs.db3 = { persistent: { count: 1, digest: 'ab'.repeat(20) }, buckets: [] };
+  assert.match(compareKeyspace(want, extra, savedAt + 900).failures.join(), /1 key without a TTL in db3 that the backup does not have/);
+  // a long-lived volatile key missing
+  const noDay = mk([['a', null], ['b', null]]);
+  assert.match(compareKeyspace(want, loaded(noDay, later + 50), later).failures.join(), /1 key with a TTL not yet run out .* is missing in db0/);
+});
+type RedisKeyspaceLike = import('../../src/engines/rdb.ts').RedisKeyspace;
