@@ -268,8 +268,9 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
     const prev = journaled ? await readRestoreJournal(config.localDir) : null;
     // targets holding restore output that is not verified: not user data, so written again without --force
     const owned = new Set(prev?.components.filter((c) => unfinished(c) && c.owned).map((c) => c.target) ?? []);
-    // components an earlier run of this same restore verified (unless --force asks to redo them)
-    const verifiedBefore = new Set(prev && prev.id === id && !opts.force ? prev.components.filter((c) => c.state === 'verified').map((c) => c.target) : []);
+    // components an earlier, unfinished run of this same restore verified: skipped (also with --force: the
+    // same command resumes; once the restore is finished, a new run redoes everything)
+    const verifiedBefore = new Set(prev && prev.id === id ? prev.components.filter((c) => c.state === 'verified').map((c) => c.target) : []);
     if (prev && prev.id !== id && owned.size) {
       log.warn({ restore: prev.id, volumes: [...owned] }, `an unfinished restore of ${prev.id} left volumes that are not verified; this restore of ${id} writes over the ones it restores`);
     }

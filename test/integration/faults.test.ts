@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import tar from 'tar-stream';
 import {
   ROOT, DR, runDr, stackUp, docker, backupEnv, scratchDir, startS3, testSecrets, sampleArgv, waitHealthy,
-  WRITERS, claimTarSize, type BackupEnv, type RunResult,
+  WRITERS, claimTarSize, volumeSnapshot, type BackupEnv, type RunResult,
 } from '../helpers.ts';
 import { startFaultProxy, type FaultProxy } from '../env/faultproxy.ts';
 import { signManifest, serializeManifest, type Manifest } from '../../src/manifest.ts';
@@ -220,6 +220,210 @@ test('crash: DR_QUIESCE=pause: writers paused (never restarted) while archived; 
     'manifest says how': m?.downtime.containers.map((c) => c.how).join(',') ?? ok.stderr.slice(0, 200), 'paused after backup': WRITERS.some(paused),
     'writer processes never restarted': sameProcess(),
   });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// 1b. restores interrupted, failing, forced (issue 17: RESTORE.md "When a restore fails")
+
+const restoreHelpers = (state?: 'running') => docker('ps', '-aq', '--filter', 'label=dr.helper=restore', ...(state ? ['--filter', 'status=running'] : [])).split('\n').filter(Boolean).length;
+const journalLeft = (e: Record<string, string>) => existsSync(join(e.DR_LOCAL_DIR!, '.dr-restore.json'));
+const keptCopies = (volume: string) => docker('volume', 'ls', '-q', '--filter', `label=dr.pre-restore-of=${volume}`).split('\n').filter(Boolean).sort();
+/** a shell in a throwaway container with `volume` at /v (no network) */
+const inVolume = (volume: string, script: string) => execFileSync('docker', ['run', '--rm', '--network', 'none', '-v', `${volume}:/v`, '--entrypoint', 'sh', 'helpdesk-dr-test/glpi:standin', '-c', script], { encoding: 'utf8' }).trim();
+const MARK = 'dr-fault-old-content';
+const setMarker = (volume: string) => inVolume(volume, `echo old > /v/${MARK}`);
+const hasMarker = (volume: string) => inVolume(volume, `test -e /v/${MARK} && echo yes || echo no`) === 'yes';
+/** a table that is not in the backup: present after a restore only if the old content came back */
+const mariadb = (sql: string) => execFileSync('docker', ['exec', 'v2_glpi_db', 'sh', '-c', `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N -B glpi -e "${sql}"`], { encoding: 'utf8' }).trim();
+const postgres = (sql: string) => execFileSync('docker', ['exec', 'v2_chatwoot_db', 'psql', '-X', '-At', '-U', 'chatwoot', '-d', 'chatwoot', '-c', sql], { encoding: 'utf8' }).trim();
+const markTables = () => { mariadb(`CREATE TABLE IF NOT EXISTS ${MARK.replace(/-/g, '_')} (v INT)`); postgres(`CREATE TABLE IF NOT EXISTS ${MARK.replace(/-/g, '_')} (v INT)`); };
+const mariaMarked = () => mariadb(`SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '${MARK.replace(/-/g, '_')}'`) === '1';
+const pgMarked = () => postgres(`SELECT COUNT(*) FROM pg_tables WHERE tablename = '${MARK.replace(/-/g, '_')}'`) === '1';
+const removeKeptCopies = () => {
+  for (const v of docker('volume', 'ls', '-q', '--filter', 'label=dr.pre-restore-of').split('\n').filter(Boolean)) docker('volume', 'rm', '-f', v);
+};
+/** A copy of the baseline backup in a directory of its own (the journal and lock live there). */
+const ownCopy = (name: string) => damagedCopy(`restore-${name}`, () => {});
+const healthy = (c: string) => docker('inspect', '-f', '{{.State.Running}} {{if .State.Health}}{{.State.Health.Status}}{{end}}', c);
+
+test('restore: SIGTERM (then SIGINT while cleaning up) after a --force target was emptied: old content back and checked, app running, nothing left', async () => {
+  const e = await ownCopy('sigterm-volume');
+  setMarker('v2_glpi_plugins');
+  const run = spawnDr(['restore', base.id, '--volume', 'v2_glpi_plugins', '--force'], { ...e, DR_TEST_HOLD: 'restore:volume:v2_glpi_plugins' });
+  await run.waitFor(/dr: holding at /);
+  const emptied = !hasMarker('v2_glpi_plugins');
+  run.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 150));
+  run.child.kill('SIGINT');
+  const r = await run.done;
+  await waitHealthy('v2_glpi');
+  row('restore', 'SIGTERM + SIGINT after the --force wipe, before the volume is written', {
+    'target emptied while held': true, exit: 1, 'says interrupted': true, 'temporary containers': 0, 'old content back': true, 'v2_glpi running': true, 'journal left': false, 'kept copies': 1,
+  }, {
+    'target emptied while held': emptied, exit: r.code, 'says interrupted': /interrupted by SIGTERM/.test(r.stderr), 'temporary containers': restoreHelpers(),
+    'old content back': hasMarker('v2_glpi_plugins'), 'v2_glpi running': running('v2_glpi'), 'journal left': journalLeft(e), 'kept copies': keptCopies('v2_glpi_plugins').length,
+  });
+  removeKeptCopies();
+});
+
+test('restore: the part vanishes after a --force target was emptied (a failure after the wipe): old content back, app running', async () => {
+  const e = await ownCopy('vanish');
+  setMarker('v2_glpi_plugins');
+  const run = spawnDr(['restore', base.id, '--volume', 'v2_glpi_plugins', '--force'], { ...e, DR_TEST_HOLD: 'restore:volume:v2_glpi_plugins' });
+  await run.waitFor(/dr: holding at /);
+  rmSync(join(e.DR_LOCAL_DIR, base.id, 'volumes', 'v2_glpi_plugins.tar.zst.age'));
+  run.child.kill('SIGUSR2');
+  const r = await run.done;
+  await waitHealthy('v2_glpi');
+  row('restore', '--force, the part vanishes after the wipe', {
+    exit: 1, 'names the part': true, 'old content back': true, 'v2_glpi running': true, 'temporary containers': 0, 'journal left': false, 'table says old content': true,
+  }, {
+    exit: r.code, 'names the part': /v2_glpi_plugins/.test(r.stderr), 'old content back': hasMarker('v2_glpi_plugins'), 'v2_glpi running': running('v2_glpi'),
+    'temporary containers': restoreHelpers(), 'journal left': journalLeft(e), 'table says old content': /old content put back/.test(r.stdout),
+  });
+  removeKeptCopies();
+});
+
+test('restore: --volume + --db --force whose replay fails: the verified volume is kept, the old datadir comes back (not an empty database), the stack runs', async () => {
+  const e = await damagedCopy('restore-replay-fails', async (dir) => {
+    const key = base.databases.find((d) => d.container === 'v2_glpi_db')!.databases[0]!.part;
+    const raw = Buffer.from('CREATE TABLE dr_fault_partial (id INT);\nINSERT INTO dr_fault_no_such_table VALUES (1);\n');
+    const stored = createHash('sha256');
+    let size = 0;
+    await pipeline(Readable.from([raw]), compressor('zstd', 3), createEncryptStream(base.encryption.recipients),
+      async function* (src: AsyncIterable<Buffer>) { for await (const c of src) { stored.update(c); size += c.length; yield c; } }, createWriteStream(join(dir, key)));
+    resign(dir, (m) => {
+      const p = m.parts.find((x) => x.key === key)!;
+      p.plain = { size: raw.length, sha256: createHash('sha256').update(raw).digest('hex') };
+      p.stored = { size, sha256: stored.digest('hex') };
+    });
+  });
+  markTables();
+  setMarker('v2_glpi_plugins');
+  const r = await runDr(['restore', base.id, '--volume', 'v2_glpi_plugins', '--db', 'v2_glpi_db', '--force'], e);
+  await waitHealthy('v2_glpi_db');
+  await waitHealthy('v2_glpi');
+  row('restore', '--volume + --db --force, the replay fails after the datadir was emptied', {
+    exit: 4, 'names the replay': true, 'old database back': true, 'v2_glpi_db healthy': 'true healthy', 'verified volume kept': true, 'table lists both': true,
+    'v2_glpi running': true, 'temporary containers': 0, 'journal left': false,
+  }, {
+    exit: r.code, 'names the replay': /replaying .* failed/.test(r.stderr), 'old database back': mariaMarked(), 'v2_glpi_db healthy': healthy('v2_glpi_db'),
+    'verified volume kept': !hasMarker('v2_glpi_plugins'),
+    'table lists both': /v2_glpi_plugins .*restored and verified/.test(r.stdout) && /v2_glpi_db .*old content put back \(checked\)/.test(r.stdout),
+    'v2_glpi running': running('v2_glpi'), 'temporary containers': restoreHelpers(), 'journal left': journalLeft(e),
+  });
+  removeKeptCopies();
+});
+
+test('restore: SIGTERM while the temporary PostgreSQL runs the replay: it is removed, the old datadir is back; the rerun works', async () => {
+  const e = await ownCopy('sigterm-replay');
+  markTables();
+  const args = ['restore', base.id, '--db', 'v2_chatwoot_db', '--force'];
+  const run = spawnDr(args, { ...e, DR_TEST_HOLD: 'restore:replay:v2_chatwoot_db' });
+  await run.waitFor(/dr: holding at /);
+  const tempRunning = restoreHelpers('running');
+  run.child.kill('SIGTERM');
+  const r = await run.done;
+  await waitHealthy('v2_chatwoot_db');
+  const after = { 'temporary containers': restoreHelpers(), 'old database back': pgMarked(), 'v2_chatwoot_db running': running('v2_chatwoot_db'), 'journal left': journalLeft(e) };
+  const again = await runDr(args, e);
+  await waitHealthy('v2_chatwoot_db');
+  row('restore', 'SIGTERM during the PostgreSQL replay (--force), then the same command', {
+    'temporary DB running while held': 1, exit: 1, 'temporary containers': 0, 'old database back': true, 'v2_chatwoot_db running': true, 'journal left': false,
+    'rerun exit': 0, 'backup content after rerun': true, 'temporary containers after rerun': 0,
+  }, {
+    'temporary DB running while held': tempRunning, exit: r.code, ...after,
+    'rerun exit': again.code, 'backup content after rerun': !pgMarked(), 'temporary containers after rerun': restoreHelpers(),
+  });
+  removeKeptCopies();
+});
+
+test('restore: kill -9 between two volumes: the next commands start nothing on the unverified volume, a backup is refused, the rerun resumes', async () => {
+  const e = await ownCopy('kill-volumes');
+  const order = base.volumes.map((v) => v.name).filter((n) => n === 'v2_glpi_config' || n === 'v2_glpi_plugins');
+  const [first, second] = order as [string, string];
+  setMarker(first);
+  setMarker(second);
+  const args = ['restore', base.id, '--volume', first, '--volume', second, '--force'];
+  const run = spawnDr(args, { ...e, DR_TEST_HOLD: `restore:volume:${second}` });
+  await run.waitFor(/dr: holding at /);
+  run.child.kill('SIGKILL');
+  const r = await run.done;
+  const journalAfterKill = journalLeft(e);
+  const status = await runDr(['status'], e);
+  const afterStatus = { 'v2_glpi running after dr status': running('v2_glpi'), 'status says why': /not restored and verified/.test(status.stderr) };
+  const backup = await runDr(['backup'], e);
+  const again = await runDr(args, e);
+  await waitHealthy('v2_glpi');
+  row('restore', 'kill -9 between two --force volumes, then dr status, dr backup, the same command', {
+    exit: 137, 'journal left': true, 'v2_glpi running after dr status': false, 'status says why': true, 'backup exit': 1, 'backup names the restore': true,
+    'rerun exit': 0, 'rerun skips the verified volume': true, 'restored content': true, 'v2_glpi running': true, 'journal after rerun': false, 'temporary containers': 0,
+    'old content kept': 2,
+  }, {
+    exit: r.code, 'journal left': journalAfterKill, ...afterStatus, 'backup exit': backup.code, 'backup names the restore': /restore of backup .* did not finish/.test(backup.stderr),
+    'rerun exit': again.code, 'rerun skips the verified volume': new RegExp(`${first}.*skip: restored and verified`).test(again.stdout),
+    'restored content': !hasMarker(first) && !hasMarker(second), 'v2_glpi running': running('v2_glpi'), 'journal after rerun': journalLeft(e), 'temporary containers': restoreHelpers(),
+    'old content kept': [...keptCopies(first), ...keptCopies(second)].filter((v) => hasMarker(v)).length,
+  });
+  removeKeptCopies();
+});
+
+test('restore: kill -9 while the temporary MariaDB replays: the running temporary container and the journal do not block the rerun', async () => {
+  const e = await ownCopy('kill-replay');
+  markTables();
+  const args = ['restore', base.id, '--db', 'v2_glpi_db', '--force'];
+  const run = spawnDr(args, { ...e, DR_TEST_HOLD: 'restore:replay:v2_glpi_db' });
+  await run.waitFor(/dr: holding at /);
+  run.child.kill('SIGKILL');
+  const r = await run.done;
+  const leftRunning = restoreHelpers('running');
+  await runDr(['status'], e);
+  const dbAfterStatus = running('v2_glpi_db');
+  const again = await runDr(args, e);
+  await waitHealthy('v2_glpi_db');
+  row('restore', 'kill -9 during the MariaDB replay (--force), then dr status and the same command', {
+    exit: 137, 'temporary DB left running': 1, 'v2_glpi_db running after dr status': false, 'rerun exit': 0, 'temporary containers after rerun': 0,
+    'backup content': true, 'v2_glpi_db healthy': 'true healthy', 'journal left': false,
+  }, {
+    exit: r.code, 'temporary DB left running': leftRunning, 'v2_glpi_db running after dr status': dbAfterStatus, 'rerun exit': again.code,
+    'temporary containers after rerun': restoreHelpers(), 'backup content': !mariaMarked(), 'v2_glpi_db healthy': healthy('v2_glpi_db'), 'journal left': journalLeft(e),
+  });
+  removeKeptCopies();
+});
+
+test('restore: kill -9 while the stack starts: everything was verified, so the next command starts it', async () => {
+  const e = await ownCopy('kill-start');
+  const run = spawnDr(['restore', base.id, '--volume', 'v2_glpi_plugins', '--force'], { ...e, DR_TEST_HOLD: 'restore:start' });
+  await run.waitFor(/dr: holding at /);
+  run.child.kill('SIGKILL');
+  const r = await run.done;
+  const downAfterKill = !running('v2_glpi');
+  await runDr(['status'], e);
+  await waitHealthy('v2_glpi');
+  row('restore', 'kill -9 at start-up (every component verified), then dr status', { exit: 137, 'v2_glpi down after the kill': true, 'journal left': false, 'v2_glpi running after dr status': true },
+    { exit: r.code, 'v2_glpi down after the kill': downAfterKill, 'journal left': journalLeft(e), 'v2_glpi running after dr status': running('v2_glpi') });
+  removeKeptCopies();
+});
+
+test('restore: a second --force of the same backup keeps its own checked copy; the first copy is untouched', async () => {
+  const e = await ownCopy('force-twice');
+  setMarker('v2_glpi_plugins');
+  const one = await runDr(['restore', base.id, '--volume', 'v2_glpi_plugins', '--force'], e);
+  const firstCopy = keptCopies('v2_glpi_plugins');
+  const before = firstCopy[0] ? volumeSnapshot(firstCopy[0]) : [];
+  inVolume('v2_glpi_plugins', 'echo second > /v/dr-fault-second');
+  const two = await runDr(['restore', base.id, '--volume', 'v2_glpi_plugins', '--force'], e);
+  const copies = keptCopies('v2_glpi_plugins');
+  const second = copies.find((c) => c !== firstCopy[0]);
+  await waitHealthy('v2_glpi');
+  row('restore', 'two --force restores of the same backup', {
+    'exits': '0 0', 'copies': 2, 'first copy unchanged': true, 'second copy has the second content': true, 'restored content': true, 'says the copy was checked': true,
+  }, {
+    'exits': `${one.code} ${two.code}`, 'copies': copies.length, 'first copy unchanged': firstCopy.length === 1 && JSON.stringify(volumeSnapshot(firstCopy[0]!)) === JSON.stringify(before),
+    'second copy has the second content': !!second && inVolume(second, 'test -e /v/dr-fault-second && echo yes') === 'yes', 'restored content': !hasMarker('v2_glpi_plugins'),
+    'says the copy was checked': /old content checked and kept as/.test(two.stdout),
+  });
+  removeKeptCopies();
 });
 
 // ---------------------------------------------------------------------------------------------------------------
