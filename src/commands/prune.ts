@@ -37,6 +37,8 @@ export async function pruneCommand(ctx: Context, opts: { dryRun?: boolean; from?
   }
   const text = isEmptyPolicy(policy) ? 'none set (DR_KEEP_*): nothing is removed' : `${describePolicy(policy)} (calendar: ${timeZone})`;
   process.stdout.write((opts.json ? JSON.stringify({ policy, timeZone, dryRun: !!opts.dryRun, destinations: results }, null, 2) : renderPrune(results, text, !!opts.dryRun)) + '\n');
+  // some removals done and some failed (on one destination or across them): partial
   const failed = results.filter((r) => r.error).length;
-  return failed === 0 ? ExitCode.ok : failed === results.length ? ExitCode.failed : ExitCode.partial;
+  const removed = results.reduce((n, r) => n + r.removed.length, 0);
+  return failed === 0 ? ExitCode.ok : failed === results.length && removed === 0 ? ExitCode.failed : ExitCode.partial;
 }

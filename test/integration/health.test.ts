@@ -19,7 +19,7 @@ let logs = '';
 async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 120_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const v = await fn().catch(() => undefined);
+    const v = await Promise.resolve().then(fn).catch(() => undefined);
     if (v) return v;
     if (Date.now() > end) throw new Error(`timeout waiting for ${what}; daemon log:\n${logs.slice(-4000)}`);
     await new Promise((r) => setTimeout(r, 250));

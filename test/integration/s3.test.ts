@@ -172,3 +172,54 @@ test('dr prune removes exactly the expected backups on both destinations; --dry-
   assert.equal(typo.code, 2);
   assert.match(typo.stderr, /DR_KEEP_DAYLY/);
 });
+
+test('dr prune on S3 with a DeleteObjects per-key error: that backup\'s prune fails naming it, the key and the code; the manifest went first; the next backup cleans up, aborting stale uploads over several listing pages', async () => {
+  const { startFaultProxy } = await import('../env/faultproxy.ts');
+  const proxy = await startFaultProxy(s3.port);
+  try {
+    const e = { ...(await backupEnv('prune-err')), ...s3.env, DR_S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`, DR_S3_PREFIX: 'prune-err' };
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const b = await runDr(['backup'], e);
+      assert.equal(b.code, 0, b.stderr);
+      ids.push(/backup (\S+):/.exec(b.stdout)![1]!);
+    }
+    const [oldest, middle, newest] = ids as [string, string, string];
+    const keysOf = async (id: string) => (await client(s3.port).send(new ListObjectsV2Command({ Bucket: 'dr-test-bucket', Prefix: `prune-err/${id}/` }))).Contents?.map((c) => c.Key!.slice('prune-err/'.length)).sort() ?? [];
+    const stuck = (await keysOf(oldest)).find((k) => k.includes('/volumes/'))!;
+    assert.ok(stuck, 'the backup has volume parts');
+    // the server refuses to delete one part of the oldest backup
+    proxy.plan([{ fault: 'deleteError', times: Infinity, key: new RegExp(`/${stuck.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }]);
+    const r = await runDr(['prune', '--from', 's3'], { ...e, DR_KEEP_LAST: '1' });
+    proxy.plan([]);
+    assert.equal(r.code, 5, `partial: one backup removed, one failed\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`${oldest}\\s+\\S+\\s+remove FAILED \\(manifest removed, parts left\\)`));
+    assert.match(r.stdout, new RegExp(`${middle}\\s+\\S+\\s+removed`));
+    assert.match(r.stdout, new RegExp(`FAILED: backup ${oldest}: its manifest was removed but not all its parts .*${stuck.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: AccessDenied`));
+    assert.deepEqual(await keysOf(oldest), [stuck], 'manifest gone first; only the refused part is left');
+    assert.deepEqual(await keysOf(middle), []);
+    const l = JSON.parse((await runDr(['list', '--json', '--from', 's3'], e)).stdout);
+    assert.deepEqual(l.backups.map((b: { id: string }) => b.id), [newest], 'no half backup is listed');
+    // the local copies are not touched by a prune --from s3
+    assert.ok(existsSync(join(e.DR_LOCAL_DIR, oldest, 'manifest.json')));
+
+    // stale multipart uploads (the proxy stands in for ListMultipartUploads, 2 uploads a page)
+    const old = new Date(Date.now() - 7200_000);
+    proxy.fakeUploads([
+      ...Array.from({ length: 5 }, (_, i) => ({ key: `prune-err/20260101T00000${i}Z-abcdef/volumes/v.tar.zst.age`, uploadId: `stale-${i}`, initiated: old })),
+      { key: 'prune-err/20260101T000009Z-abcdef/volumes/w.tar.zst.age', uploadId: 'running', initiated: new Date() },
+    ], 2);
+    try {
+      const next = await runDr(['backup'], { ...e, DR_INCOMPLETE_GRACE_SECONDS: '60' });
+      assert.equal(next.code, 0, next.stderr);
+      assert.deepEqual(proxy.uploadsLeft().map((u) => u.uploadId), ['running'], 'every stale upload aborted, over 3 pages');
+      assert.ok(proxy.uploadListings >= 3);
+    } finally { proxy.fakeUploads(null); }
+    // the leftover of the failed prune is an uncommitted backup: the clean-up removes it once it can
+    const again = await runDr(['backup'], { ...e, DR_INCOMPLETE_GRACE_SECONDS: '0' });
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(await keysOf(oldest), [], 'the leftover is removed');
+  } finally {
+    await proxy.close();
+  }
+});
