@@ -44,6 +44,8 @@ export const SCHEMA: readonly VarSpec[] = [
     help: 'Prefix of the stack\'s containers and volumes; nothing without it is ever touched.' },
   { name: 'DR_EXPECTED_VOLUMES', kind: 'list',
     help: 'Comma-separated volume names that must exist (default: the 8 volumes of the helpdesk stack under DR_VOLUME_PREFIX).' },
+  { name: 'DR_INCLUDE_RESTORED', kind: 'bool', default: 'false',
+    help: 'Back up the volumes a side-by-side restore made (dr restore --suffix, labelled dr.restored-from) like the stack\'s own. Default: left out, and listed by dr status as leftovers; a single one is backed up when DR_EXPECTED_VOLUMES lists it or a stack container mounts it. Drill scratch volumes and --force\'s _pre-restore_ copies are never backed up.' },
   { name: 'DR_LOCAL_DIR', kind: 'path', default: '/var/backups/helpdesk-dr',
     help: 'Local backup directory (the default destination).' },
   { name: 'DR_DOCKER_SOCKET', kind: 'path',
@@ -117,6 +119,8 @@ export const SCHEMA: readonly VarSpec[] = [
 export interface Config {
   volumePrefix: string;
   expectedVolumes: string[];
+  /** DR_INCLUDE_RESTORED: back up volumes a --suffix restore made */
+  includeRestored: boolean;
   localDir: string;
   docker: { socketPath: string } | { host: string; port: number };
   dockerTimeoutSec: number;
@@ -276,6 +280,7 @@ export function readConfig(env: Env): Config {
   return {
     volumePrefix: prefix,
     expectedVolumes: expected,
+    includeRestored: v.get('DR_INCLUDE_RESTORED') as boolean,
     localDir: v.get('DR_LOCAL_DIR') as string,
     docker,
     dockerTimeoutSec: v.get('DR_DOCKER_TIMEOUT') as number,

@@ -4,6 +4,10 @@
  *   dr.stop-during-backup=true  a writer, stopped while its volumes are archived
  *   dr.exclude=true             (container or volume) left out entirely
  *   dr.dump=mariadb|postgres|redis  the engine, where detection from the image or processes is not enough
+ * Copies a restore or drill made are not the stack (copyOf): volumes of a `--suffix` restore
+ * (dr.restored-from), a drill's scratch volumes (dr.drill) and --force's safety copies (dr.pre-restore-of)
+ * are left out of backups unless asked for (DR_INCLUDE_RESTORED, DR_EXPECTED_VOLUMES, or a stack container
+ * mounts it), and listed by dr status as leftovers with the command that removes them.
  */
 import type Docker from 'dockerode';
 import { errorMessage, DrError } from './errors.ts';
@@ -16,6 +20,12 @@ import type { Config } from './config.ts';
 export const LABEL_STOP = 'dr.stop-during-backup';
 export const LABEL_EXCLUDE = 'dr.exclude';
 export const LABEL_DUMP = 'dr.dump';
+/** set by a --suffix restore on the volumes it creates: `<backup id>:<original volume>` */
+export const LABEL_RESTORED_FROM = 'dr.restored-from';
+/** set by the drill (dr verify --level full) on its scratch volumes */
+export const LABEL_DRILL = 'dr.drill';
+/** set by restore --force on the volume that keeps a target's old content */
+export const LABEL_PRE_RESTORE_OF = 'dr.pre-restore-of';
 
 export interface Problem {
   /** the container, volume or variable at fault */
@@ -33,6 +43,35 @@ export interface VolumeInfo {
   mountedBy: { container: string; path: string; readOnly: boolean }[];
   driver: string;
   labels: Record<string, string>;
+  /** a copy a restore or drill made (see copyOf), or null for a volume of the stack */
+  copy: VolumeCopy | null;
+}
+
+/** What a restore or drill made: not part of the stack. */
+export interface VolumeCopy {
+  kind: 'restored' | 'drill' | 'pre-restore';
+  /** the volume it is a copy of */
+  of: string;
+  /** the backup it was restored from (null when the labels do not say) */
+  backupId: string | null;
+  /** containers of the stack (not dr.exclude) that mount it: then it is in use, not a leftover */
+  inUseBy: string[];
+  /** backed up anyway, and why (DR_INCLUDE_RESTORED, DR_EXPECTED_VOLUMES, mounted by a stack container); null: left out */
+  includedBecause: string | null;
+}
+
+/** A copy no stack container uses: dr status lists it with the command that removes it. */
+export interface Leftover {
+  name: string;
+  kind: VolumeCopy['kind'];
+  of: string;
+  backupId: string | null;
+  createdAt: string | null;
+  ageSeconds: number | null;
+  /** false: left out of backups (the default) */
+  backedUp: boolean;
+  /** the exact command that removes it */
+  remove: string;
 }
 
 export interface ContainerInfo {
@@ -76,6 +115,8 @@ export interface Discovery {
   stopOrder: string[];
   /** the writers grouped into waves stopped together (stopWavesOf) */
   stopWaves: string[][];
+  /** copies made by restores and drills that no stack container uses (left out of backups unless asked for) */
+  leftovers: Leftover[];
   problems: Problem[];
 }
 
@@ -86,7 +127,88 @@ export interface DiscoveryHandles {
 
 const isTrue = (v: string | undefined) => v !== undefined && ['true', '1', 'yes', 'on'].includes(v.toLowerCase());
 
-export async function discover(docker: Docker, config: Pick<Config, 'volumePrefix' | 'expectedVolumes'>, endpoint: string): Promise<{ report: Discovery; handles: DiscoveryHandles }> {
+/**
+ * Is this volume a copy a restore or drill made? From its labels: dr.drill (a drill's scratch volume),
+ * dr.restored-from `<id>:<volume>` (a --suffix restore), dr.pre-restore-of `<volume>` (--force's safety copy;
+ * its backup is the dr.pre-restore-backup label when set). `inUseBy` and `includedBecause` are left empty here.
+ */
+export function copyOf(labels: Record<string, string>): VolumeCopy | null {
+  const from = labels[LABEL_RESTORED_FROM];
+  const parsed = from ? /^([^:]+):(.+)$/.exec(from) : null;
+  const backupId = parsed?.[1] ?? null;
+  const of = parsed?.[2] ?? from ?? '';
+  if (labels[LABEL_DRILL] !== undefined) return { kind: 'drill', of: of || '?', backupId, inUseBy: [], includedBecause: null };
+  if (from) return { kind: 'restored', of: of || '?', backupId, inUseBy: [], includedBecause: null };
+  const pre = labels[LABEL_PRE_RESTORE_OF];
+  if (pre) return { kind: 'pre-restore', of: pre, backupId: labels['dr.pre-restore-backup'] ?? null, inUseBy: [], includedBecause: null };
+  return null;
+}
+
+/**
+ * Whether a copy is backed up after all, and why: a drill's scratch volume never; a copy a container of
+ * the stack mounts is in use as the stack's data (e.g. compose was switched over to it); a --suffix copy
+ * when DR_EXPECTED_VOLUMES lists it or DR_INCLUDE_RESTORED=true. null: left out.
+ * dr.exclude=true (which --force's copies carry) leaves a volume out whatever this says.
+ */
+export function includeCopyBecause(name: string, copy: VolumeCopy, opts: { includeRestored: boolean; expected: readonly string[] }): string | null {
+  if (copy.kind === 'drill') return null;
+  if (copy.inUseBy.length) return `mounted by ${copy.inUseBy.join(', ')}`;
+  if (copy.kind === 'pre-restore') return null;
+  if (opts.expected.includes(name)) return 'listed in DR_EXPECTED_VOLUMES';
+  if (opts.includeRestored) return 'DR_INCLUDE_RESTORED=true';
+  return null;
+}
+
+/** copyOf + who of the stack uses it + includeCopyBecause. `stackUsers`: containers of the stack (not dr.exclude) mounting it. */
+function classifyCopy(name: string, labels: Record<string, string>, stackUsers: string[], config: { includeRestored?: boolean; expectedVolumes: readonly string[] }): VolumeCopy | null {
+  const copy = copyOf(labels);
+  if (!copy) return null;
+  copy.inUseBy = [...new Set(stackUsers)].sort();
+  copy.includedBecause = includeCopyBecause(name, copy, { includeRestored: config.includeRestored === true, expected: config.expectedVolumes });
+  return copy;
+}
+
+/**
+ * The leftovers only (two list calls, no inspect, no database probe): what `dr backup` reports as left out.
+ * Same classification as discover().
+ */
+export async function findLeftovers(docker: Docker, config: Pick<Config, 'volumePrefix' | 'expectedVolumes'> & { includeRestored?: boolean }): Promise<Leftover[]> {
+  const prefix = config.volumePrefix;
+  const [volList, ctrList] = await Promise.all([docker.listVolumes(), docker.listContainers({ all: true })]);
+  const stack = ctrList.filter((c) => (c.Names[0] ?? '').replace(/^\//, '').startsWith(prefix) && !isTrue(c.Labels?.[LABEL_EXCLUDE]));
+  const created = new Map<string, string>();
+  const volumes: VolumeInfo[] = [];
+  for (const v of volList.Volumes ?? []) {
+    if (!v.Name.startsWith(prefix)) continue;
+    const labels = (v.Labels ?? {}) as Record<string, string>;
+    const users = stack.filter((c) => (c.Mounts ?? []).some((m) => m.Type === 'volume' && m.Name === v.Name)).map((c) => (c.Names[0] ?? '').replace(/^\//, ''));
+    const copy = classifyCopy(v.Name, labels, users, config);
+    if (!copy) continue;
+    const at = (v as { CreatedAt?: string }).CreatedAt;
+    if (at) created.set(v.Name, at);
+    volumes.push({ name: v.Name, expected: config.expectedVolumes.includes(v.Name), excluded: isTrue(labels[LABEL_EXCLUDE]) || copy.includedBecause === null,
+      role: 'unused', mountedBy: [], driver: v.Driver, labels, copy });
+  }
+  return leftoversOf(volumes, created);
+}
+
+/** The leftovers among the volumes: copies no stack container uses, oldest first, each with its removal command. */
+export function leftoversOf(volumes: readonly VolumeInfo[], createdAt: ReadonlyMap<string, string>, now = Date.now()): Leftover[] {
+  return volumes
+    .filter((v) => v.copy && v.copy.inUseBy.length === 0)
+    .map((v) => {
+      const at = createdAt.get(v.name) ?? null;
+      const t = at ? Date.parse(at) : NaN;
+      return {
+        name: v.name, kind: v.copy!.kind, of: v.copy!.of, backupId: v.copy!.backupId, createdAt: at,
+        ageSeconds: Number.isFinite(t) ? Math.max(0, Math.round((now - t) / 1000)) : null,
+        backedUp: !v.excluded, remove: `docker volume rm ${v.name}`,
+      };
+    })
+    .sort((a, b) => (a.createdAt ?? '').localeCompare(b.createdAt ?? '') || a.name.localeCompare(b.name));
+}
+
+export async function discover(docker: Docker, config: Pick<Config, 'volumePrefix' | 'expectedVolumes'> & { includeRestored?: boolean }, endpoint: string): Promise<{ report: Discovery; handles: DiscoveryHandles }> {
   const prefix = config.volumePrefix;
   const problems: Problem[] = [];
   const [version, volList, ctrList] = await Promise.all([
@@ -162,6 +284,7 @@ export async function discover(docker: Docker, config: Pick<Config, 'volumePrefi
   // --- volumes ---------------------------------------------------------------------------------------
   const dbDataPaths = new Map<string, string>(); // container -> data path
   for (const c of containers) if (c.engine) dbDataPaths.set(c.name, ENGINES[c.engine].dataPath(handles.get(c.name)!.env));
+  const created = new Map<string, string>();
   const volumes: VolumeInfo[] = (volList.Volumes ?? [])
     .filter((v) => v.Name.startsWith(prefix))
     .map((v) => {
@@ -171,14 +294,18 @@ export async function discover(docker: Docker, config: Pick<Config, 'volumePrefi
         return p !== undefined && (p === m.path || p.startsWith(m.path + '/') || m.path.startsWith(p + '/'));
       });
       const labels = (v.Labels ?? {}) as Record<string, string>;
+      const copy = classifyCopy(v.Name, labels, mountedBy.map((m) => m.container).filter((n) => !containers.find((c) => c.name === n)?.excluded), config);
+      const createdAt = (v as { CreatedAt?: string }).CreatedAt;
+      if (createdAt) created.set(v.Name, createdAt);
       return {
         name: v.Name,
         expected: config.expectedVolumes.includes(v.Name),
-        excluded: isTrue(labels[LABEL_EXCLUDE]),
+        excluded: isTrue(labels[LABEL_EXCLUDE]) || (copy !== null && copy.includedBecause === null),
         role: isDb ? 'database' : mountedBy.length ? 'app' : 'unused',
         mountedBy,
         driver: v.Driver,
         labels,
+        copy,
       } satisfies VolumeInfo;
     })
     .sort((a, b) => a.name.localeCompare(b.name));
@@ -228,7 +355,7 @@ export async function discover(docker: Docker, config: Pick<Config, 'volumePrefi
     report: {
       prefix,
       docker: { endpoint, serverVersion: version.Version },
-      volumes, containers, databases, stopOrder, stopWaves, problems,
+      volumes, containers, databases, stopOrder, stopWaves, leftovers: leftoversOf(volumes, created), problems,
     },
     handles: { containers: handles },
   };

@@ -1,6 +1,6 @@
 /** `dr status`: discovery and plan — volumes, containers, databases, writers to quiesce, destinations. */
 import type { Context } from '../context.ts';
-import { discover, type Discovery, type Problem } from '../discover.ts';
+import { discover, type Discovery, type Problem, type Leftover } from '../discover.ts';
 import { destinationStatus, type DestinationStatus } from '../destinations.ts';
 import { table, formatBytes } from '../table.ts';
 import { destinations } from '../destinations.ts';
@@ -29,12 +29,26 @@ export async function statusReport(ctx: Context): Promise<StatusReport> {
   return { ok: problems.length === 0, ...report, problems, destinations: dests, lastBackups };
 }
 
+const copyWord = (k: Leftover['kind']) => (k === 'restored' ? 'restored copy' : k === 'drill' ? 'drill scratch copy' : 'pre-restore copy');
+
+/** Copies made by restores and drills: what each is, and the command that removes them. */
+export function renderLeftovers(leftovers: readonly Leftover[]): string[] {
+  if (leftovers.length === 0) return ['Leftovers of restores and drills: none'];
+  return [
+    `Leftovers of restores and drills (${leftovers.length}): copies, not the stack${leftovers.some((l) => !l.backedUp) ? '; left out of backups' : ''}`,
+    table(['NAME', 'COPY OF', 'KIND', 'BACKUP', 'AGE', 'BACKED UP'], leftovers.map((l) => [
+      l.name, l.of, copyWord(l.kind), l.backupId ?? '-', l.ageSeconds === null ? '-' : formatAge(l.ageSeconds * 1000), l.backedUp ? 'yes' : 'no'])),
+    `  remove them (once you no longer need them${leftovers.some((l) => l.kind === 'pre-restore') ? '; a pre-restore copy holds the old content from before a --force restore' : ''}):`,
+    `    docker volume rm ${leftovers.map((l) => l.name).join(' ')}`,
+  ];
+}
+
 export function renderStatus(r: StatusReport): string {
   const out: string[] = [];
   out.push(`helpdesk-dr status: prefix ${r.prefix}, Docker ${r.docker.serverVersion} at ${r.docker.endpoint}`);
   out.push('', `Volumes (${r.volumes.length})`);
   out.push(table(['NAME', 'ROLE', 'MOUNTED BY'], r.volumes.map((v) => [
-    v.name + (v.excluded ? ' (excluded)' : ''),
+    v.name + (v.copy ? ` (${copyWord(v.copy.kind)} of ${v.copy.of}${v.excluded ? ', not backed up' : `, backed up: ${v.copy.includedBecause}`})` : v.excluded ? ' (excluded)' : ''),
     v.role,
     v.mountedBy.map((m) => `${m.container}:${m.path}`).join(', ') || '-',
   ])));
@@ -59,6 +73,7 @@ export function renderStatus(r: StatusReport): string {
     d.kind, d.location,
     d.kind === 's3' ? (d.error ? `UNREACHABLE: ${d.error}` : 'reachable') : !d.exists ? 'does not exist yet (created by the first backup)' : `${d.writable ? 'writable' : 'NOT WRITABLE'}, ${d.freeBytes === null ? '?' : formatBytes(d.freeBytes)} free`,
   ])));
+  out.push('', ...renderLeftovers(r.leftovers));
   out.push('', 'Last backups');
   out.push(r.lastBackups.length === 0 ? '  (none yet)' : table(['ID', 'AGE', 'MODE', 'SIZE', 'PARTS', 'COPIES'], r.lastBackups.map((b) => [
     b.id, formatAge(b.ageSeconds * 1000), b.mode, formatBytes(b.sizeBytes), String(b.parts), b.copies.map((c) => c.kind).join('+')])));
