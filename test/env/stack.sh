@@ -50,8 +50,13 @@ seed() {
   docker exec -i v2_glpi_db sh -c 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" exec mariadb -uroot --default-character-set=utf8mb4 "$MARIADB_DATABASE"' <"$ROOT/test/env/seed/mariadb.sql"
   docker exec -i v2_chatwoot_db sh -c 'exec psql -X -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"' <"$ROOT/test/env/seed/postgres.sql" >/dev/null
   bash "$ROOT/test/env/seed/redis.sh" | docker exec -i v2_chatwoot_redis sh -c 'REDISCLI_AUTH="$REDIS_PASSWORD" exec redis-cli --no-auth-warning --pipe' >/dev/null
+  # Chatwoot's installation step (the stand-in's Sidekiq writes nothing before it)
+  docker exec v2_chatwoot bundle exec rails db:chatwoot_prepare >/dev/null
   docker exec -i v2_chatwoot bash -s <"$ROOT/test/env/seed/chatwoot-files.sh"
-  docker exec -i v2_glpi bash -s <"$ROOT/test/env/seed/glpi-files.sh"
+  # GLPI's installer writes config/config_db.php (the stand-in writes tickets from then on); the credentials
+  # reach it through the exec environment (-e NAME), never argv
+  ( set -a; . "$ROOT/test/env/test.env"; set +a
+    docker exec -i -e GLPI_DB_USER -e GLPI_DB_PASSWORD -e GLPI_DB_NAME v2_glpi bash -s <"$ROOT/test/env/seed/glpi-files.sh" )
 }
 
 create() { # the empty stack definition, as RESTORE.md brings it back: network + containers and volumes, not started

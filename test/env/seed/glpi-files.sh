@@ -23,7 +23,9 @@ printf '#!/bin/sh\necho setup\n' >plugins/fields/setup.sh
 printf '{"name":"formcreator"}\n' >marketplace/formcreator/composer.json
 printf 'console.log(1)\n' >marketplace/formcreator/js/app.js
 ln -s formcreator marketplace/current
-printf '<?php\nclass DB extends DBmysql {\n  public $dbhost = "glpi_db";\n}\n' >config/config_db.php
+# as GLPI's installer writes it; the credentials come from the exec environment (stack.sh seed), never argv
+printf '<?php\nclass DB extends DBmysql {\n  public $dbhost = "glpi_db";\n  public $dbuser = "%s";\n  public $dbpassword = "%s";\n  public $dbdefault = "%s";\n  public $use_utf8mb4 = true;\n}\n' \
+  "${GLPI_DB_USER:?}" "${GLPI_DB_PASSWORD:?}" "${GLPI_DB_NAME:?}" >config/config_db.php
 printf 'GLPI_KEY' >config/glpicrypt.key
 chown -R 33:33 files plugins marketplace config
 chmod 0750 files/_documents files/_sessions

@@ -12,7 +12,13 @@ CREATE TABLE glpi_tickets (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 CREATE TABLE glpi_documents (
   id INT PRIMARY KEY AUTO_INCREMENT, tickets_id INT NOT NULL, filename VARCHAR(255) NOT NULL, sha1sum CHAR(40),
-  payload LONGBLOB, CONSTRAINT fk_doc_ticket FOREIGN KEY (tickets_id) REFERENCES glpi_tickets (id)
+  payload LONGBLOB, filepath VARCHAR(255) NULL COMMENT 'relative to files/_documents (the stand-in''s uploads)',
+  CONSTRAINT fk_doc_ticket FOREIGN KEY (tickets_id) REFERENCES glpi_tickets (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE glpi_documents_items (
+  id INT PRIMARY KEY AUTO_INCREMENT, documents_id INT NOT NULL, items_id INT NOT NULL, itemtype VARCHAR(100) NOT NULL,
+  date_creation DATETIME NOT NULL, CONSTRAINT fk_docitem_doc FOREIGN KEY (documents_id) REFERENCES glpi_documents (id),
+  KEY idx_item (itemtype, items_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 CREATE TABLE glpi_logs (
   id BIGINT PRIMARY KEY AUTO_INCREMENT, itemtype VARCHAR(100) NOT NULL, items_id INT NOT NULL, message VARCHAR(255),
