@@ -218,7 +218,11 @@ async function restoreRedis(job: DbRestoreJob): Promise<{ keys: Record<string, n
   try {
     const t0 = Date.now(); // a key whose TTL ran out by now is dropped while the RDB loads
     await c.start();
-    await waitReady(c, t.name, async () => (await cli('PING')).trim() === 'PONG');
+    try {
+      await waitReady(c, t.name, async () => (await cli('PING')).trim() === 'PONG');
+    } catch (err) { // a truncated or damaged RDB: Redis refuses to load it (its CRC64, its structure)
+      throw new CheckError(`${who}: the restored RDB does not load: ${errorMessage(err)}`);
+    }
     const info = await cli('INFO', 'keyspace');
     const keys: Record<string, number> = {};
     for (const m of info.matchAll(/^(db\d+):keys=(\d+)/gm)) keys[m[1]!] = Number(m[2]);

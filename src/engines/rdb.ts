@@ -9,7 +9,7 @@
  * order-independent, and computable inside Redis with Lua (redis.sha1hex + bit.bxor), which is how a restore
  * checks the loaded keyspace (src/engines/redis.ts).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Writable } from 'node:stream';
 
 export class RdbError extends Error {}
@@ -17,6 +17,7 @@ export class RdbError extends Error {}
 /** the newest RDB version this reader knows (Redis 7.4 / 8.0 write 12) */
 export const RDB_MAX_VERSION = 12;
 
+/** `key` is valid during the callback only (it may be a view into the chunk being read): copy it to keep it */
 export interface RdbKey { db: number; key: Buffer; /** absolute expiry, ms since the epoch, or null */ expiresAt: number | null; type: number }
 export interface RdbInfo { version: number; aux: Record<string, string>; keys: number; bytes: number; checksum: string | null }
 
@@ -103,7 +104,8 @@ function* readLen(s: Src, what: string): Read<number> {
         const hi = s.buf.readUInt32BE(s.pos);
         const lo = s.buf.readUInt32BE(s.pos + 4);
         s.pos += 8;
-        if (hi >= 0x200000) throw new RdbError(`length at byte ${s.at() - 9} is too large (${hi} << 32): not an RDB or damaged`);
+        // beyond 2^53 only as a marker (a stream group's entries_read of -1 is 2^64 - 1); as a count it runs
+        // into the end of the input, so a damaged length fails as truncated
         return hi * 0x100000000 + lo;
       }
       throw new RdbError(`invalid length byte 0x${b.toString(16)} at byte ${s.at() - 1} (${what})`);
@@ -155,6 +157,37 @@ export function lzfDecompress(input: Buffer, outLen: number): Buffer {
   return out;
 }
 
+const MORE = -100;
+/** The length at pos when wholly in the buffer (consumed), else MORE (nothing consumed): the hot path, no generator. */
+function fastLen(s: Src): number {
+  const b = s.buf;
+  const p = s.pos;
+  if (p >= b.length) return MORE;
+  const x = b[p]!;
+  switch (x >> 6) {
+    case 0: s.pos = p + 1; return x & 0x3f;
+    case 1: if (p + 2 > b.length) return MORE; s.pos = p + 2; return ((x & 0x3f) << 8) | b[p + 1]!;
+    case 2: if (x !== 0x80 || p + 5 > b.length) return MORE; s.pos = p + 5; return b.readUInt32BE(p + 1);
+    default: return MORE;
+  }
+}
+/** A raw string wholly in the buffer (a view; consumed), else null (nothing consumed). */
+function fastString(s: Src): Buffer | null {
+  const p = s.pos;
+  const n = fastLen(s);
+  if (n >= 0 && s.buf.length - s.pos >= n) { s.pos += n; return s.buf.subarray(s.pos - n, s.pos); }
+  s.pos = p;
+  return null;
+}
+/** Skips a raw string wholly in the buffer; false (nothing consumed) when it is not. */
+function fastSkipString(s: Src): boolean {
+  const p = s.pos;
+  const n = fastLen(s);
+  if (n >= 0 && s.buf.length - s.pos >= n) { s.pos += n; return true; }
+  s.pos = p;
+  return false;
+}
+
 /** A string (key names, aux fields): bytes as Redis holds them (integers as their decimal text). */
 function* readString(s: Src, what: string): Read<Buffer> {
   const n = yield* readLen(s, what);
@@ -201,6 +234,8 @@ const TYPE_NAMES: Record<number, string> = {
   22: 'hash with field TTLs (pre-GA)', 23: 'hash listpack with field TTLs (pre-GA)', 24: 'hash with field TTLs', 25: 'hash listpack with field TTLs',
 };
 export const rdbTypeName = (t: number): string => TYPE_NAMES[t] ?? `unknown type ${t}`;
+const WHAT = new Map<number, string>();
+const valueWhat = (t: number): string => WHAT.get(t) ?? (WHAT.set(t, `a value of type ${rdbTypeName(t)}`), WHAT.get(t)!);
 
 /** Skips one value of RDB type `t`. */
 function* skipValue(s: Src, t: number, what: string): Need {
@@ -262,9 +297,9 @@ function* skipValue(s: Src, t: number, what: string): Need {
       yield* skip(s, 8, what);
       return yield* skipString(s, what);
     case 6: case 7:
-      throw new RdbError(`${what} has a module type (RDB type ${t}): module type, cannot summarise this RDB`);
+      throw new RdbError(`a module value (RDB type ${t}): module type, cannot summarise this RDB`);
     default:
-      throw new RdbError(`${what} has an unknown value type ${t} at byte ${s.at() - 1}: not an RDB this reader knows (versions up to ${RDB_MAX_VERSION}) or damaged`);
+      throw new RdbError(`unknown value type ${t}: not an RDB this reader knows (versions up to ${RDB_MAX_VERSION}) or damaged`);
   }
 }
 
@@ -279,7 +314,7 @@ function* parse(s: Src, onKey: (k: RdbKey) => void, info: RdbInfo): Need {
   let db = 0;
   let expiresAt: number | null = null;
   for (;;) {
-    const op = yield* byte(s, 'an opcode');
+    const op = s.pos < s.buf.length ? s.buf[s.pos++]! : yield* byte(s, 'an opcode');
     switch (op) {
       case 0xff: { // EOF, then the CRC64 (v5+)
         if (info.version >= 5) {
@@ -297,7 +332,7 @@ function* parse(s: Src, onKey: (k: RdbKey) => void, info: RdbInfo): Need {
         continue;
       }
       case 0xfc: {
-        yield* need(s, 8, 'EXPIRETIME_MS');
+        if (s.buf.length - s.pos < 8) yield* need(s, 8, 'EXPIRETIME_MS');
         expiresAt = Number(s.buf.readBigInt64LE(s.pos));
         s.pos += 8;
         continue;
@@ -316,12 +351,21 @@ function* parse(s: Src, onKey: (k: RdbKey) => void, info: RdbInfo): Need {
       case 0xf4: for (let i = 0; i < 3; i++) yield* plainLen(s, 'SLOT_INFO'); continue;
       default: {
         const at = s.at() - 1;
-        // a copy of the name (it may be a view into a chunk) is kept while the value streams by
-        const key = Buffer.from(yield* readString(s, `the name of a key in db${db}`));
-        yield* skipValue(s, op, `key ${JSON.stringify(key.subarray(0, 80).toString('utf8'))} (db${db}, ${rdbTypeName(op)}, at byte ${at})`);
+        const key = fastString(s) ?? (yield* readString(s, `the name of a key in db${db}`));
+        // the key is reported before its value is skipped (the name may be a view into the current chunk);
+        // a value that then fails to read fails the whole RDB
         info.keys++;
         onKey({ db, key, expiresAt, type: op });
         expiresAt = null;
+        if (op !== 0 || !fastSkipString(s)) {
+          const label = Buffer.from(key.subarray(0, 80)); // for an error message
+          try {
+            yield* skipValue(s, op, valueWhat(op));
+          } catch (err) {
+            if (err instanceof RdbError) err.message = `key ${JSON.stringify(label.toString('utf8'))} (db${db}, ${rdbTypeName(op)}, at byte ${at}): ${err.message}`;
+            throw err;
+          }
+        }
       }
     }
   }
@@ -385,17 +429,57 @@ export function bucketOf(bounds: readonly number[], expiresAt: number): number {
   return i;
 }
 
+const W = new Int32Array(80);
+const H = new Int32Array(5);
+/**
+ * SHA-1 of `data` into the module's H (five words): in JS, because a key name is short and node:crypto's
+ * per-call cost (~3 µs here) was most of the reader's time; checked against node:crypto in the tests.
+ */
+export function sha1Words(data: Uint8Array): Int32Array {
+  let h0 = 0x67452301, h1 = 0xefcdab89 | 0, h2 = 0x98badcfe | 0, h3 = 0x10325476, h4 = 0xc3d2e1f0 | 0;
+  const n = data.length;
+  const blocks = ((n + 8) >>> 6) + 1;
+  for (let blk = 0; blk < blocks; blk++) {
+    const off = blk << 6;
+    for (let i = 0; i < 16; i++) {
+      let w = 0;
+      for (let j = 0; j < 4; j++) {
+        const p = off + 4 * i + j;
+        const byte = p < n ? data[p]! : p === n ? 0x80 : 0;
+        w = (w << 8) | byte;
+      }
+      W[i] = w;
+    }
+    if (blk === blocks - 1) { W[14] = Math.floor((n * 8) / 0x100000000); W[15] = (n * 8) | 0; }
+    for (let i = 16; i < 80; i++) { const x = W[i - 3]! ^ W[i - 8]! ^ W[i - 14]! ^ W[i - 16]!; W[i] = (x << 1) | (x >>> 31); }
+    let a = h0, b = h1, c = h2, d = h3, e = h4;
+    for (let i = 0; i < 80; i++) {
+      const f = i < 20 ? ((b & c) | (~b & d)) + 0x5a827999 : i < 40 ? (b ^ c ^ d) + 0x6ed9eba1 : i < 60 ? ((b & c) | (b & d) | (c & d)) + (0x8f1bbcdc | 0) : (b ^ c ^ d) + (0xca62c1d6 | 0);
+      const t = (((a << 5) | (a >>> 27)) + f + e + W[i]!) | 0;
+      e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = t;
+    }
+    h0 = (h0 + a) | 0; h1 = (h1 + b) | 0; h2 = (h2 + c) | 0; h3 = (h3 + d) | 0; h4 = (h4 + e) | 0;
+  }
+  H[0] = h0; H[1] = h1; H[2] = h2; H[3] = h3; H[4] = h4;
+  return H;
+}
+
 /** XOR accumulator of 160-bit digests, as five 32-bit words. */
 export class XorDigest {
-  readonly w = new Uint32Array(5);
+  readonly w = new Int32Array(5);
   count = 0;
-  addSha1(d: Buffer): void {
-    for (let i = 0; i < 5; i++) this.w[i] = (this.w[i]! ^ d.readUInt32BE(4 * i)) >>> 0;
+  add(name: Uint8Array): void {
+    const h = name.length > 4096 ? bufferWords(hash('sha1', name, 'buffer')) : sha1Words(name);
+    for (let i = 0; i < 5; i++) this.w[i] = this.w[i]! ^ h[i]!;
     this.count++;
   }
-  add(name: Buffer): void { this.addSha1(createHash('sha1').update(name).digest()); }
-  hex(): string { return [...this.w].map((x) => x.toString(16).padStart(8, '0')).join(''); }
+  hex(): string { return [...this.w].map((x) => (x >>> 0).toString(16).padStart(8, '0')).join(''); }
   result(): DigestCount { return { count: this.count, digest: this.hex() }; }
+}
+
+function bufferWords(d: Buffer): Int32Array {
+  for (let i = 0; i < 5; i++) H[i] = d.readInt32BE(4 * i);
+  return H;
 }
 
 export const ZERO_DIGEST = '0'.repeat(40);

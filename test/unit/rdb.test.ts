@@ -243,3 +243,14 @@ test('compareKeyspace: expired volatile keys are not a difference; missing persi
   assert.match(compareKeyspace(want, loaded(noDay, later + 50), later).failures.join(), /1 key with a TTL not yet run out .* is missing in db0/);
 });
 type RedisKeyspaceLike = import('../../src/engines/rdb.ts').RedisKeyspace;
+
+test('the JS SHA-1 of key names equals node:crypto at every length around the block edges', async () => {
+  const { sha1Words } = await import('../../src/engines/rdb.ts');
+  for (const n of [...Array(200).keys(), 1000, 4095, 4096, 70000]) {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = (i * 31 + n) & 0xff;
+    const w = sha1Words(b);
+    const hex = [...w].map((x) => (x >>> 0).toString(16).padStart(8, '0')).join('');
+    assert.equal(hex, createHash('sha1').update(b).digest('hex'), `length ${n}`);
+  }
+});
