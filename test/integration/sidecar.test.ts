@@ -77,6 +77,12 @@ test('the sidecar takes scheduled backups; /metrics shows them; /healthz healthy
   let h = await get('/healthz');
   assert.equal(h.status, 200, h.text);
   assert.equal(JSON.parse(h.text).status, 'healthy');
+  // each destination's own record (here the sidecar's only one, local)
+  const [local] = JSON.parse(h.text).destinations;
+  assert.equal(local.kind, 'local');
+  assert.equal(local.healthy, true);
+  assert.ok(Date.now() - Date.parse(local.lastSuccess) < 120_000);
+  assert.match(m, /dr_destination_healthy\{destination="local"\} 1/);
 
   // induce a failure: the dump tool becomes unusable
   const tools = '/usr/bin/mariadb-dump /usr/bin/mysqldump';
@@ -86,6 +92,9 @@ test('the sidecar takes scheduled backups; /metrics shows them; /healthz healthy
     assert.match(String(hook.message), /v2_glpi_db: mariadb-dump of glpi failed/);
     h = await until('unhealthy', async () => { const r = await get('/healthz'); return r.status === 503 ? r : undefined; });
     assert.match(JSON.parse(h.text).reason, /the last backup failed/);
+    const failed = JSON.parse(h.text).destinations[0];
+    assert.match(failed.lastError, /mariadb-dump of glpi failed/);
+    assert.ok(failed.consecutiveFailures >= 1);
     const m2 = (await get('/metrics')).text;
     assert.match(m2, /dr_backup_runs_total\{result="failure"\} [1-9]/);
     assert.match(m2, /dr_healthy 0/);
