@@ -391,19 +391,23 @@ test('restore: kill -9 while the temporary MariaDB replays: the running temporar
   removeKeptCopies();
 });
 
-test('restore: kill -9 while the stack starts: everything was verified, so the next command starts it', async () => {
-  const e = await ownCopy('kill-start');
-  const run = spawnDr(['restore', base.id, '--volume', 'v2_glpi_plugins', '--force'], { ...e, DR_TEST_HOLD: 'restore:start' });
-  await run.waitFor(/dr: holding at /);
-  run.child.kill('SIGKILL');
-  const r = await run.done;
-  const downAfterKill = !running('v2_glpi');
-  await runDr(['status'], e);
-  await waitHealthy('v2_glpi');
-  row('restore', 'kill -9 at start-up (every component verified), then dr status', { exit: 137, 'v2_glpi down after the kill': true, 'journal left': false, 'v2_glpi running after dr status': true },
-    { exit: r.code, 'v2_glpi down after the kill': downAfterKill, 'journal left': journalLeft(e), 'v2_glpi running after dr status': running('v2_glpi') });
-  removeKeptCopies();
-});
+for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+  test(`restore: ${signal} while the stack starts: everything was verified, so the stack comes back`, async () => {
+    const e = await ownCopy(`start-${signal}`);
+    const run = spawnDr(['restore', base.id, '--volume', 'v2_glpi_plugins', '--force'], { ...e, DR_TEST_HOLD: 'restore:start' });
+    await run.waitFor(/dr: holding at /);
+    run.child.kill(signal);
+    const r = await run.done;
+    const upAfterSignal = running('v2_glpi');
+    await runDr(['status'], e);
+    await waitHealthy('v2_glpi');
+    const killed = signal === 'SIGKILL';
+    row('restore', `${signal} at start-up (every component verified), then dr status`,
+      { exit: killed ? 137 : 1, 'v2_glpi running after the signal': !killed, 'journal left': false, 'v2_glpi running after dr status': true, 'temporary containers': 0 },
+      { exit: r.code, 'v2_glpi running after the signal': upAfterSignal, 'journal left': journalLeft(e), 'v2_glpi running after dr status': running('v2_glpi'), 'temporary containers': restoreHelpers() });
+    removeKeptCopies();
+  });
+}
 
 test('restore: a second --force of the same backup keeps its own checked copy; the first copy is untouched', async () => {
   const e = await ownCopy('force-twice');
