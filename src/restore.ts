@@ -191,6 +191,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
   /** --force targets whose old content was copied (verified) and then removed from the target */
   const wiped = new Map<string, { keptAs: string; image: string }>();
   let plan: RestorePlan | null = null;
+  let copying: string | null = null;
   let stack: ContainerInfo[] = [];
   let ok = false;
   try {
@@ -359,7 +360,9 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       const rec = m.volumes.find((v) => v.name === t.name);
       const image = anyImage([m.containers.find((c) => c.name === rec?.mountedBy[0]?.container)?.imageId ?? ''])!;
       if (t.keepOldAs) {
+        copying = t.keepOldAs; // an unfinished copy is removed by the clean-up (the target is untouched)
         const n = await unlessAborted(copyVerified(docker, t.target, t.keepOldAs, image, { 'dr.exclude': 'true', 'dr.pre-restore-of': t.target }), signal);
+        copying = null;
         Object.assign(comps.get(t.target)!, { keptAs: t.keepOldAs, owned: true });
         wiped.set(t.target, { keptAs: t.keepOldAs, image });
         await record();
@@ -507,6 +510,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
    */
   async function failed(err: unknown): Promise<void> {
     await removeStaleHelpers(docker, true).catch(() => {});
+    if (copying) await docker.getVolume(copying).remove().catch((e: unknown) => log.warn({ volume: copying, err: errorMessage(e) }, 'could not remove the unfinished copy of the old content'));
     const why = errorMessage(err);
     for (const c of comps.values()) if (c.state === 'writing') { c.state = 'failed'; c.error = why; }
     for (const [t, w] of wiped) {
