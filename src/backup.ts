@@ -1,8 +1,12 @@
 /**
- * The backup lifecycle, top to bottom:
- *   validate → lock → recover → discover → dump databases → [archive unquiesced volumes] → make the writers'
- *   volumes ready to read → quiesce writers → read their volumes → restart writers (while the last bytes are
- *   stored) → SHA256SUMS → manifest (commit) → release lock.
+ * The backup lifecycle, top to bottom (hot mode):
+ *   validate → lock → recover → discover → prepare the dumps (logins, checks) → [archive unquiesced volumes] →
+ *   make the writers' volumes ready to read → quiesce writers → start every dump and read their volumes → once
+ *   every dump has its snapshot and every volume is read, restart writers → store the dumps (and the last
+ *   bytes of the volumes) → SHA256SUMS → manifest (commit) → release lock.
+ * Dumps and volumes thus show the same moment: a row in a dump never names a file the apps deleted before
+ * they were stopped (README, "What dr backup does"). Cold mode (databases stopped too) and a stack without
+ * writers dump first, as the databases run.
  * The writers are restarted on success, on error and on SIGINT/SIGTERM, in reverse stop order; errors are
  * joined. A failed or interrupted backup removes everything it wrote: without a committed manifest a backup
  * does not exist.
@@ -22,7 +26,7 @@ import { recoverStopped, Quiescer } from './quiesce.ts';
 import { unverifiedTargets } from './restorejournal.ts';
 import { hold } from './hold.ts';
 import { removeStaleHelpers, prepareVolume, newIndexStream, type VolumeSource } from './archive.ts';
-import { dumpDatabase, safeSegment } from './dump.ts';
+import { prepareDump, safeSegment, type DumpResult, type StartedDump } from './dump.ts';
 import { storePart, EXT, type PartOptions } from './pipeline.ts';
 import { Hashers } from './hashers.ts';
 import { mapLimit } from './concurrency.ts';
@@ -176,13 +180,23 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     const parts: PartRecord[] = [];
     const imageId = (name: string) => report.containers.find((c) => c.name === name)!.imageId;
 
-    // 1. dumps (databases keep running)
-    const dumps = await mapLimit(report.databases, config.parallelism, (info) => {
+    // 1. dumps: logins and checks now. In hot mode with writers to quiesce, the dumps start once the writers
+    //    are down and hold them only until each has its snapshot; otherwise (cold mode: the databases stop
+    //    too; no writers) they run now, while everything runs.
+    const prepared = await mapLimit(report.databases, config.parallelism, (info) => {
       abort.signal.throwIfAborted();
-      return dumpDatabase({ target: handles.containers.get(info.container)!, info, imageId: imageId(info.container), dests, backupId: id, opts: partOpts, log });
+      return prepareDump({ target: handles.containers.get(info.container)!, info, imageId: imageId(info.container), dests, backupId: id, opts: partOpts, log });
     });
-    const databases: DatabaseRecord[] = dumps.map((d) => d.record);
-    for (const d of dumps) parts.push(...d.parts);
+    const snapshotInWindow = mode === 'hot' && plan.stop.length > 0 && prepared.length > 0;
+    let dumps: DumpResult[] = [];
+    if (!snapshotInWindow) {
+      dumps = await mapLimit(prepared, config.parallelism, async (p) => {
+        abort.signal.throwIfAborted();
+        const started = p.start();
+        await started.snapshot;
+        return started.store();
+      });
+    }
 
     // 2. volumes nobody stops: archived live.
     //    archive() resolves once every volume has been READ to its end, with the promises of their records:
@@ -222,6 +236,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     // so the writers' downtime holds the reading alone.
     const ready = new Map<string, VolumeSource>();
     let storing: Promise<VolumeRecord>[];
+    let started: StartedDump[] = [];
     try {
       // and their parts' folders exist (on local disk, creating one with its fsync took ~0.1 s of downtime).
       // A kill -9 before their first part leaves them empty; the next backup's clean-up removes such a
@@ -231,19 +246,41 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       abort.signal.throwIfAborted();
       // app writers are stopped (or paused: DR_QUIESCE); the databases' wave of cold mode is always stopped
       await quiescer.stop(plan.waves, (i) => (i < report.stopWaves.length ? config.quiesce : 'stop'));
+      // every dump starts now; each one's output waits in a bounded buffer (the command blocks, holding its
+      // snapshot) until it is stored, after the writers run again
+      const dumpWindow = performance.now();
+      if (snapshotInWindow) started = prepared.map((p) => p.start());
+      const snapshots = Promise.all(started.map((d) => d.snapshot)).then(() => performance.now() - dumpWindow);
       // the first EARLY_READS reads, in archive() order, start at once (a waiting tar goes, or an archive
       // request the engine answers in ~60 ms) and wait on their pipes (≤ ~1 MiB each) for their turn: their
       // start-up costs overlap
       for (const name of plan.quiescedVolumes.slice(0, EARLY_READS)) void ready.get(name)?.open();
       storing = await archive(plan.quiescedVolumes, quiescer.stopped.map((s) => s.name), ready);
+      // no writer runs again before every database's snapshot is taken
+      if (started.length) log.debug({ snapshotMs: Math.round(await untilAborted(snapshots, abort.signal)) }, 'every dump has its snapshot');
+    } catch (err) {
+      for (const d of started) d.abandon();
+      throw err;
     } finally {
       // prepared, never read (an error came first): released while the writers start again (below)
       released = Promise.all([...ready.values()].map((r) => r.done()));
     }
-    // every volume the writers use has been read: they run again while the last bytes are stored
+    // every volume the writers use has been read and every dump has its snapshot: they run again while the
+    // dumps and the last bytes of the volumes are stored
     const restartFailures = await quiescer.restartAll();
-    volumeRecords.push(...(await allStored(storing)));
+    const dumpsStored = allStored(started.map((d) => d.store()));
+    dumpsStored.catch(() => {}); // awaited below
+    try {
+      volumeRecords.push(...(await allStored(storing)));
+    } catch (err) {
+      for (const d of started) d.abandon();
+      await Promise.allSettled([dumpsStored]); // nothing may still be writing when the failed backup is removed
+      throw err;
+    }
+    if (snapshotInWindow) dumps = await dumpsStored;
     if (restartFailures.length) throw new DrError(restartFailures.join('; '));
+    const databases: DatabaseRecord[] = dumps.map((d) => d.record);
+    for (const d of dumps) parts.push(...d.parts);
 
     for (const d of plan.dumpedVolumes) {
       const v = report.volumes.find((x) => x.name === d.volume)!;
@@ -301,6 +338,16 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       first instanceof DrError ? first.hint : undefined);
   }
   return { manifest, plan: plan!, warnings: manifest!.warnings, copies: dests.status(true) };
+}
+
+/** `p`, or the abort's reason as soon as `signal` aborts. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); });
+  });
 }
 
 /** Every promise settled (nothing still writing), then the values, or the first failure. */

@@ -143,9 +143,25 @@ export function dbFingerprint(): Record<string, string> {
       `SELECT count(*) || ' ' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') FROM ${t} x`], { encoding: 'utf8' }).trim();
   }
   out['postgres:sequence'] = execFileSync('docker', ['exec', 'v2_chatwoot_db', 'psql', '-At', '-U', 'chatwoot', '-d', 'chatwoot', '-c', 'SELECT last_value FROM reporting.invoice_seq'], { encoding: 'utf8' }).trim();
-  out['redis:keys'] = execFileSync('docker', ['exec', 'v2_chatwoot_redis', 'sh', '-c', 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --no-auth-warning --scan | LC_ALL=C sort | sha256sum'], { encoding: 'utf8' }).trim();
+  // every key that outlives the test (no TTL, or more than an hour left): Sidekiq's process heartbeats expire
+  // ~60 s after its last beat, so a backup holds keys that are rightly gone by the time it is restored (SPEC §6)
+  const lasting = "local r = {} for _, k in ipairs(redis.call('KEYS', '*')) do local t = redis.call('PTTL', k) if t == -1 or t > 3600000 then r[#r + 1] = k end end return r";
+  out['redis:keys'] = execFileSync('docker', ['exec', 'v2_chatwoot_redis', 'sh', '-c', 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --no-auth-warning EVAL "$0" 0 | LC_ALL=C sort | sha256sum', lasting], { encoding: 'utf8' }).trim();
   out['redis:sample'] = execFileSync('docker', ['exec', 'v2_chatwoot_redis', 'sh', '-c', 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --no-auth-warning GET "ключ:кириллица"; REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --no-auth-warning LLEN queue:default; REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --no-auth-warning HGETALL user:1'], { encoding: 'utf8' }).trim();
   return out;
+}
+
+/**
+ * The stand-ins' maintenance switch (test/env/images): while on, GLPI creates and deletes no tickets or
+ * documents and the Chatwoot stand-in's Sidekiq, once restarted, waits before it starts. The flags live in the
+ * apps' volumes, so a backup taken in maintenance restores a stack that stays in maintenance: tests that compare
+ * a restore with the picture taken before the backup use it, as an operator would. Needs v2_glpi and v2_chatwoot
+ * running.
+ */
+export function standinMaintenance(on: boolean): void {
+  for (const [c, f] of [['v2_glpi', '/var/www/html/glpi/config/.standin-maintenance'], ['v2_chatwoot', '/app/storage/.standin-maintenance']] as const) {
+    docker('exec', c, 'sh', '-c', on ? `touch ${f}` : `rm -f ${f}`);
+  }
 }
 
 export const APP_VOLUMES = ['v2_chatwoot_storage', 'v2_glpi_config', 'v2_glpi_files', 'v2_glpi_marketplace', 'v2_glpi_plugins'];
