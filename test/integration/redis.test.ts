@@ -223,6 +223,19 @@ test('restore: volatile keys whose TTL ran out since the backup are reported as 
   assert.ok(m && Number(m[1]) >= 1, r.stdout);
 });
 
+test('drill: dr verify --level full passes and its report counts the expired volatile keys', async () => {
+  await backedUp();
+  const wait = ttlSetAt + 6500 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  const r = await runDr(['verify', '--latest', '--level', 'full', '--json'], env);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  const report = JSON.parse(r.stdout) as { passed: boolean; checks: { level: string; subject: string; ok: boolean; detail: string }[] };
+  assert.equal(report.passed, true);
+  const check = report.checks.find((c) => c.level === 'full' && c.subject === REDIS)!;
+  assert.ok(check.ok);
+  assert.match(check.detail, /v2_chatwoot_redis: [1-9]\d* volatile keys? expired since the backup/);
+});
+
 /** The backup copied into its own local dir with the RDB part replaced by `rdb(plain)` (re-encrypted, hashes updated, re-signed). */
 async function withRdb(name: string, rdb: (plain: Buffer, dir: string) => Buffer | Promise<Buffer>, edit: (m: Manifest) => void = () => {}): Promise<BackupEnv> {
   const local = join(scratchDir(), `redis-${name}`);
