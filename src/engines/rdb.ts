@@ -188,9 +188,14 @@ function fastSkipString(s: Src): boolean {
   return false;
 }
 
+/** Redis's own limit for a string (proto-max-bulk-len's default): a longer key name means a damaged length. */
+const MAX_NAME = 512 << 20;
+const nameTooLong = (s: Src, n: number, what: string) => new RdbError(`${what}: a length of ${n} bytes at byte ${s.at()} is beyond Redis's 512 MB: damaged`);
+
 /** A string (key names, aux fields): bytes as Redis holds them (integers as their decimal text). */
 function* readString(s: Src, what: string): Read<Buffer> {
   const n = yield* readLen(s, what);
+  if (n > MAX_NAME) throw nameTooLong(s, n, what);
   if (n >= 0) {
     yield* need(s, n, what);
     const b = s.buf.subarray(s.pos, s.pos + n);
@@ -200,6 +205,7 @@ function* readString(s: Src, what: string): Read<Buffer> {
   if (n === -4) {
     const clen = yield* plainLen(s, what);
     const ulen = yield* plainLen(s, what);
+    if (clen > MAX_NAME || ulen > MAX_NAME) throw nameTooLong(s, Math.max(clen, ulen), what);
     yield* need(s, clen, what);
     const c = s.buf.subarray(s.pos, s.pos + clen);
     s.pos += clen;
@@ -442,22 +448,21 @@ export function sha1Words(data: Uint8Array): Int32Array {
   for (let blk = 0; blk < blocks; blk++) {
     const off = blk << 6;
     for (let i = 0; i < 16; i++) {
-      let w = 0;
-      for (let j = 0; j < 4; j++) {
-        const p = off + 4 * i + j;
-        const byte = p < n ? data[p]! : p === n ? 0x80 : 0;
-        w = (w << 8) | byte;
+      const p = off + 4 * i;
+      if (p + 3 < n) W[i] = (data[p]! << 24) | (data[p + 1]! << 16) | (data[p + 2]! << 8) | data[p + 3]!;
+      else {
+        let w = 0;
+        for (let j = 0; j < 4; j++) w = (w << 8) | (p + j < n ? data[p + j]! : p + j === n ? 0x80 : 0);
+        W[i] = w;
       }
-      W[i] = w;
     }
     if (blk === blocks - 1) { W[14] = Math.floor((n * 8) / 0x100000000); W[15] = (n * 8) | 0; }
     for (let i = 16; i < 80; i++) { const x = W[i - 3]! ^ W[i - 8]! ^ W[i - 14]! ^ W[i - 16]!; W[i] = (x << 1) | (x >>> 31); }
-    let a = h0, b = h1, c = h2, d = h3, e = h4;
-    for (let i = 0; i < 80; i++) {
-      const f = i < 20 ? ((b & c) | (~b & d)) + 0x5a827999 : i < 40 ? (b ^ c ^ d) + 0x6ed9eba1 : i < 60 ? ((b & c) | (b & d) | (c & d)) + (0x8f1bbcdc | 0) : (b ^ c ^ d) + (0xca62c1d6 | 0);
-      const t = (((a << 5) | (a >>> 27)) + f + e + W[i]!) | 0;
-      e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = t;
-    }
+    let a = h0, b = h1, c = h2, d = h3, e = h4, t = 0;
+    for (let i = 0; i < 20; i++) { t = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + W[i]! + 0x5a827999) | 0; e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = t; }
+    for (let i = 20; i < 40; i++) { t = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + W[i]! + 0x6ed9eba1) | 0; e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = t; }
+    for (let i = 40; i < 60; i++) { t = (((a << 5) | (a >>> 27)) + ((b & c) | (b & d) | (c & d)) + e + W[i]! - 0x70e44324) | 0; e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = t; }
+    for (let i = 60; i < 80; i++) { t = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + W[i]! - 0x359d3e2a) | 0; e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = t; }
     h0 = (h0 + a) | 0; h1 = (h1 + b) | 0; h2 = (h2 + c) | 0; h3 = (h3 + d) | 0; h4 = (h4 + e) | 0;
   }
   H[0] = h0; H[1] = h1; H[2] = h2; H[3] = h3; H[4] = h4;

@@ -254,3 +254,9 @@ test('the JS SHA-1 of key names equals node:crypto at every length around the bl
     assert.equal(hex, createHash('sha1').update(b).digest('hex'), `length ${n}`);
   }
 });
+
+test('a damaged length of a key name fails at once instead of buffering the rest of the file', () => {
+  const huge = Buffer.from([0x80, 0x7f, 0xff, 0xff, 0xff]); // 2 GiB
+  assert.throws(() => keysOf(B('REDIS0011', 0xfe, len(0), 0, huge, Buffer.alloc(100))), /beyond Redis's 512 MB: damaged/);
+  assert.throws(() => keysOf(B('REDIS0011', 0xfe, len(0), 0, 0xc3, len(10), huge, Buffer.alloc(100))), /beyond Redis's 512 MB: damaged/);
+});
