@@ -54,9 +54,12 @@ export const KEYSPACE_LUA = `
 local nb = tonumber(ARGV[1])
 local bounds = {}
 for i = 1, nb do bounds[i] = tonumber(ARGV[1 + i]) end
+local bxor, sub, num, sha1 = bit.bxor, string.sub, tonumber, redis.sha1hex
 local function acc() return {0, 0, 0, 0, 0} end
-local function add(a, hex)
-  for w = 1, 5 do a[w] = bit.bxor(a[w], tonumber(string.sub(hex, w * 8 - 7, w * 8), 16)) end
+local function add(a, k)
+  local h = sha1(k)
+  a[1] = bxor(a[1], num(sub(h, 1, 8), 16)); a[2] = bxor(a[2], num(sub(h, 9, 16), 16)); a[3] = bxor(a[3], num(sub(h, 17, 24), 16))
+  a[4] = bxor(a[4], num(sub(h, 25, 32), 16)); a[5] = bxor(a[5], num(sub(h, 33, 40), 16))
 end
 local function tohex(a)
   local s = ''
@@ -92,11 +95,11 @@ for a = nb + 2, #ARGV do
           end
         end
         if e == -1 then
-          pc = pc + 1; add(pd, redis.sha1hex(k))
+          pc = pc + 1; add(pd, k)
         elseif e >= 0 then
           local i = nb + 1
           for j = 1, nb do if e <= bounds[j] then i = j; break end end
-          bc[i] = bc[i] + 1; add(bd[i], redis.sha1hex(k))
+          bc[i] = bc[i] + 1; add(bd[i], k)
         end
       end
     end
