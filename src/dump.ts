@@ -139,6 +139,7 @@ function launch(job: DumpJob, cmd: string[], env: Record<string, string>, mark: 
       })
       : new PassThrough({ highWaterMark: 1 << 20 });
     for (const t of [stdout, stderr]) t.once('close', taken).once('end', taken);
+    s.exitCode.then(() => taken(), () => taken()); // it ended (e.g. failed before its snapshot): store() reports how
     // a consumer that gives up destroys these, which closes the exec (the command gets EPIPE)
     pipeline(s.stdout, stdout, () => taken());
     pipeline(s.stderr, stderr, () => taken());
