@@ -506,7 +506,8 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
   /**
    * Nothing half-done: temporary containers go (running or not); the component being written is marked
    * failed; --force targets not verified get their old content back (checked); volumes this run created that
-   * hold nothing verified are removed; the journal keeps what is verified, so the same command resumes.
+   * hold nothing verified are removed (all of them, for a side-by-side restore); the journal keeps what is
+   * verified, so the same command resumes.
    */
   async function failed(err: unknown): Promise<void> {
     await removeStaleHelpers(docker, true).catch(() => {});
@@ -532,7 +533,9 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
     await removeStaleHelpers(docker, true).catch(() => {});
     for (const v of created) {
       const c = comps.get(v);
-      if (c && !unfinished(c)) continue; // verified: kept
+      // in place, a verified volume is kept (the rerun resumes); a side-by-side restore cannot be resumed, so
+      // a failed one leaves nothing behind
+      if (c && !unfinished(c) && journaled) continue;
       await docker.getVolume(v).remove().catch(() => {});
       if (c && c.state === 'pending') c.error ??= 'not started';
     }

@@ -125,6 +125,7 @@ before(async () => {
   s3 = await startS3(join(scratchDir(), 's3-faults'));
   proxy = await startFaultProxy(s3.port);
   s3env = { ...s3.env, DR_S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`, DR_S3_PREFIX: 'helpdesk', DR_S3_MAX_ATTEMPTS: '4', DR_S3_TIMEOUT_SECONDS: '3' };
+  clearMarkers(); // an earlier run's restore rows may have left the old content (with its markers) in place
   const r = await runDr(['backup', '--json'], env);
   assert.equal(r.code, 0, r.stderr);
   base = JSON.parse(r.stdout);
@@ -239,9 +240,17 @@ const postgres = (sql: string) => execFileSync('docker', ['exec', 'v2_chatwoot_d
 const markTables = () => { mariadb(`CREATE TABLE IF NOT EXISTS ${MARK.replace(/-/g, '_')} (v INT)`); postgres(`CREATE TABLE IF NOT EXISTS ${MARK.replace(/-/g, '_')} (v INT)`); };
 const mariaMarked = () => mariadb(`SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '${MARK.replace(/-/g, '_')}'`) === '1';
 const pgMarked = () => postgres(`SELECT COUNT(*) FROM pg_tables WHERE tablename = '${MARK.replace(/-/g, '_')}'`) === '1';
+/** after each row: no kept copy (a v2_ volume outside the compose project stops stack.sh), no marker left */
 const removeKeptCopies = () => {
   for (const v of docker('volume', 'ls', '-q', '--filter', 'label=dr.pre-restore-of').split('\n').filter(Boolean)) docker('volume', 'rm', '-f', v);
+  clearMarkers();
 };
+function clearMarkers(): void {
+  const t = MARK.replace(/-/g, '_');
+  for (const v of ['v2_glpi_plugins', 'v2_glpi_config']) inVolume(v, `rm -f /v/${MARK} /v/dr-fault-second`);
+  mariadb(`DROP TABLE IF EXISTS ${t}`);
+  postgres(`DROP TABLE IF EXISTS ${t}`);
+}
 /** A copy of the baseline backup in a directory of its own (the journal and lock live there). */
 const ownCopy = (name: string) => damagedCopy(`restore-${name}`, () => {});
 const healthy = (c: string) => docker('inspect', '-f', '{{.State.Running}} {{if .State.Health}}{{.State.Health.Status}}{{end}}', c);
