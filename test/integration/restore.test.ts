@@ -1,10 +1,10 @@
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
-  ROOT, runDr, stackUp, docker, backupEnv, startedAt, volumeSnapshot, dbFingerprint, waitHealthy,
+  ROOT, runDr, stackUp, docker, backupEnv, startedAt, volumeSnapshot, dbFingerprint, waitHealthy, standinMaintenance,
   WRITERS, APP_VOLUMES, type BackupEnv,
 } from '../helpers.ts';
 import type { Manifest } from '../../src/manifest.ts';
@@ -17,7 +17,11 @@ let dbs: Record<string, string> = {};
 before(async () => {
   stackUp();
   env = await backupEnv('restore');
-  // freeze the writers so the volumes hold still, take an independent picture, then back up
+  // freeze the writers so the volumes hold still, take an independent picture, then back up. The apps are put
+  // in maintenance first: the backup keeps that switch, so the restored apps (which the restore starts) write
+  // nothing either and the restored stack can be compared with the picture (test/integration/consistency.test.ts
+  // covers backups of apps that keep writing)
+  standinMaintenance(true);
   docker('stop', '-t', '5', ...WRITERS);
   for (const v of APP_VOLUMES) snap[v] = volumeSnapshot(v);
   dbs = dbFingerprint();
@@ -27,6 +31,8 @@ before(async () => {
   docker('start', ...WRITERS);
   for (const w of WRITERS) await waitHealthy(w);
 });
+
+after(() => { standinMaintenance(false); });
 
 test('read straight from the volumes\' directories, every volume tar is in 64 KiB records (docs/FORMAT.md)', () => {
   const volumes = manifest.parts.filter((p) => p.kind === 'volume');
