@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { S3Client, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import {
-  ROOT, runDr, stackUp, docker, backupEnv, scratchDir, startS3, volumeSnapshot, dbFingerprint, waitHealthy,
+  ROOT, runDr, stackUp, docker, backupEnv, scratchDir, startS3, volumeSnapshot, dbFingerprint, waitHealthy, standinMaintenance,
   WRITERS, APP_VOLUMES, type BackupEnv,
 } from '../helpers.ts';
 
@@ -27,9 +27,14 @@ before(async () => {
   s3 = await startS3(s3dir);
   env = { ...(await backupEnv('s3')), ...s3.env };
 });
-after(async () => { await s3?.stop(); });
+after(async () => {
+  try { standinMaintenance(false); } catch { /* a test left the apps down: the next stackUp() brings them back */ }
+  await s3?.stop();
+});
 
 test('backup to local + S3, the local copy deleted, dr restore --latest --from s3 brings the stack back verified', async () => {
+  // in maintenance (kept by the backup, so the restored apps write nothing either), then frozen: see restore.test.ts
+  standinMaintenance(true);
   docker('stop', '-t', '5', ...WRITERS);
   const snap = Object.fromEntries(APP_VOLUMES.map((v) => [v, volumeSnapshot(v)]));
   const dbs = dbFingerprint();
@@ -64,6 +69,7 @@ test('backup to local + S3, the local copy deleted, dr restore --latest --from s
   } finally {
     docker('start', ...WRITERS);
     for (const w of WRITERS) await waitHealthy(w);
+    standinMaintenance(false);
   }
 });
 
