@@ -45,7 +45,7 @@ test('a good backup passes quick, read and full; full leaves nothing behind and 
     if (level === 'full') {
       assert.ok(r.report!.rtoSeconds! > 0);
       assert.match(md, /RTO \(measured restore time\): [\d.]+ s/);
-      assert.ok(r.report!.checks.some((c) => c.subject === 'v2_glpi_db' && /glpi: 5 tables, \d+ rows identical/.test(c.detail)));
+      assert.ok(r.report!.checks.some((c) => c.subject === 'v2_glpi_db' && /glpi: 6 tables, \d+ rows identical/.test(c.detail)));
       assert.ok(r.report!.checks.some((c) => c.subject === 'v2_glpi_files' && /entries identical/.test(c.detail)));
     }
   }
