@@ -3,7 +3,7 @@
 # installed (config/config_db.php names its database, as the real installer writes it), users' work:
 #   - a new ticket with a document: the file goes into files/_documents/<EXT>/<xx>/<sha1>.<EXT> FIRST, then
 #     ticket + document + document_item link commit in ONE transaction (the trigger bumps the counter too)
-#   - sometimes a document is deleted: its rows in one transaction, then its file
+#   - often (4 steps in 10) a document is deleted: its rows in one transaction, then its file
 # Nothing of that while config/.standin-maintenance exists (kept in the volume: a restored GLPI keeps it).
 set -e
 G=/var/www/html/glpi
@@ -55,7 +55,7 @@ while true; do
   n=$((n + 1))
   if [ ! -e "$G/config/.standin-maintenance" ] && DBHOST=$(conf dbhost) && [ -n "$DBHOST" ] && DBNAME=$(conf dbdefault) && [ -n "$DBNAME" ]; then
     DBUSER=$(conf dbuser); DBPASS=$(conf dbpassword)
-    if [ $((RANDOM % 10)) -lt 7 ]; then new_ticket || true; else delete_document || true; fi
+    if [ $((RANDOM % 10)) -lt 6 ]; then new_ticket || true; else delete_document || true; fi
   fi
-  sleep 0.2 & wait $!
+  sleep 0.1 & wait $!
 done
