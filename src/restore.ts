@@ -361,7 +361,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       const image = anyImage([m.containers.find((c) => c.name === rec?.mountedBy[0]?.container)?.imageId ?? ''])!;
       if (t.keepOldAs) {
         copying = t.keepOldAs; // an unfinished copy is removed by the clean-up (the target is untouched)
-        const n = await unlessAborted(copyVerified(docker, t.target, t.keepOldAs, image, { 'dr.exclude': 'true', 'dr.pre-restore-of': t.target }), signal);
+        const n = await unlessAborted(copyVerified(docker, t.target, t.keepOldAs, image, { 'dr.exclude': 'true', 'dr.pre-restore-of': t.target, 'dr.pre-restore-backup': id }), signal);
         copying = null;
         Object.assign(comps.get(t.target)!, { keptAs: t.keepOldAs, owned: true });
         wiped.set(t.target, { keptAs: t.keepOldAs, image });
