@@ -29,7 +29,7 @@ import { removeStaleHelpers, prepareVolume, newIndexStream, type VolumeSource } 
 import { prepareDump, safeSegment, type DumpResult, type StartedDump } from './dump.ts';
 import { storePart, EXT, type PartOptions } from './pipeline.ts';
 import { Hashers } from './hashers.ts';
-import { mapLimit } from './concurrency.ts';
+import { mapLimit, untilAborted } from './concurrency.ts';
 import { DestSet, type CopyStatus } from './storage/destset.ts';
 import { RetryingStorage } from './storage/retry.ts';
 import { S3Storage } from './storage/s3.ts';
@@ -338,16 +338,6 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       first instanceof DrError ? first.hint : undefined);
   }
   return { manifest, plan: plan!, warnings: manifest!.warnings, copies: dests.status(true) };
-}
-
-/** `p`, or the abort's reason as soon as `signal` aborts. */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); });
-  });
 }
 
 /** Every promise settled (nothing still writing), then the values, or the first failure. */

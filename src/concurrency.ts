@@ -20,3 +20,16 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   if (rejected) throw rejected.reason;
   return results;
 }
+
+/**
+ * `p`, or the abort's reason as soon as `signal` aborts, whatever `p` is still doing (the caller's clean-up
+ * then removes what it used; a later rejection of `p` is handled here).
+ */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) { p.catch(() => {}); return Promise.reject(signal.reason); }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); });
+  });
+}

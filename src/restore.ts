@@ -41,6 +41,7 @@ import { startAndWait, type ServiceState } from './stackctl.ts';
 import { pipeline } from 'node:stream/promises';
 import { DrError, ExitCode, errorMessage } from './errors.ts';
 import { restoreGcMode } from './memory.ts';
+import { untilAborted } from './concurrency.ts';
 
 export interface RestoreOptions {
   id?: string;
@@ -115,16 +116,6 @@ async function keepName(docker: Docker, volume: string, taken: Set<string>): Pro
 function resumeCommand(id: string, opts: RestoreOptions): string {
   return ['dr restore', id, ...(opts.from ? ['--from', opts.from] : []), ...(opts.volumes ?? []).flatMap((v) => ['--volume', v]),
     ...(opts.dbs ?? []).flatMap((d) => ['--db', d]), ...(opts.force ? ['--force'] : [])].join(' ');
-}
-
-/** Rejects as soon as `signal` aborts, whatever `p` is still doing (the clean-up then removes what it used). */
-function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); });
-  });
 }
 
 /** Is the volume absent, or present and empty? (reads at most two tar entries) */
@@ -239,7 +230,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       // the index loads while the volume part's stored bytes are hashed (both only read); a failure of the
       // index stops the hashing, and is the one reported
       let indexFailed = false;
-      const [loaded, checked] = await unlessAborted(Promise.allSettled([
+      const [loaded, checked] = await untilAborted(Promise.allSettled([
         loadIndex(storage, m, ip, identities).catch((err: unknown) => { indexFailed = true; throw err; }),
         opts.dryRun ? null : precheckPart(storage, m, vp, identities, () => indexFailed || signal.aborted),
       ]), signal);
@@ -250,14 +241,14 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       if (bad) throw bad;
       if (opts.dryRun) {
         const checker = tarChecker(v.name, index);
-        await unlessAborted(readPart(storage, m, vp, identities, checker.sink), signal);
+        await untilAborted(readPart(storage, m, vp, identities, checker.sink), signal);
         if (checker.diffs.length) throw new CheckError(`volume ${v.name}: the archive differs from its index: ${checker.diffs.slice(0, 10).join('; ')}`);
       }
       indexes.set(v.name, index);
     }
     for (const d of dbs) {
       for (const p of parts([...d.databases.map((x) => x.part), ...d.extraParts.map((x) => x.part)])) {
-        await unlessAborted(opts.dryRun ? readPart(storage, m, p, identities) : precheckPart(storage, m, p, identities), signal);
+        await untilAborted(opts.dryRun ? readPart(storage, m, p, identities) : precheckPart(storage, m, p, identities), signal);
       }
     }
     log.info({ id, volumes: vols.length, databases: dbs.length }, opts.dryRun ? 'every part read in full and checked' : 'every part checked: signature, stored SHA-256, age header, index entries');
@@ -361,7 +352,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       const image = anyImage([m.containers.find((c) => c.name === rec?.mountedBy[0]?.container)?.imageId ?? ''])!;
       if (t.keepOldAs) {
         copying = t.keepOldAs; // an unfinished copy is removed by the clean-up (the target is untouched)
-        const n = await unlessAborted(copyVerified(docker, t.target, t.keepOldAs, image, { 'dr.exclude': 'true', 'dr.pre-restore-of': t.target, 'dr.pre-restore-backup': id }), signal);
+        const n = await untilAborted(copyVerified(docker, t.target, t.keepOldAs, image, { 'dr.exclude': 'true', 'dr.pre-restore-of': t.target, 'dr.pre-restore-backup': id }), signal);
         copying = null;
         Object.assign(comps.get(t.target)!, { keptAs: t.keepOldAs, owned: true });
         wiped.set(t.target, { keptAs: t.keepOldAs, image });
@@ -411,7 +402,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
         // to it in 64 KiB steps instead of 10 KiB ones (a wake-up each)
         try {
           await pipeline(plain, gate.stream, toolStage('tar', ['-C', mp, '-x', '-v', '-p', '-b', '128', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${pv.target}`), progress, { signal });
-          result = await unlessAborted(rr.finish(), signal);
+          result = await untilAborted(rr.finish(), signal);
         } finally {
           await rr.close();
         }
@@ -419,7 +410,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
         const gate = tarGate(v.name, index);
         const helper = await createHelper(docker, image, pv.target, false, 'restore');
         try {
-          await unlessAborted(Promise.all([helper.putArchive(gate.stream, { path: '/vol' }), pipeline(plain, gate.stream, { signal })]), signal);
+          await untilAborted(Promise.all([helper.putArchive(gate.stream, { path: '/vol' }), pipeline(plain, gate.stream, { signal })]), signal);
         } finally {
           await helper.remove({ force: true, v: true }).catch(() => {});
         }
@@ -456,7 +447,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
         throw new DrError(`${d.container} does not exist on this host, so there is no environment to initialise its database with`, ExitCode.failed,
           'bring the stack definition back first: docker compose -f docker-compose.yml up --no-start');
       }
-      dbResults.push(await unlessAborted(restoreDatabase({
+      dbResults.push(await untilAborted(restoreDatabase({
         docker, manifest: m, db: d, storage, identities, volume: pd.volume, log, signal,
         template: { env: ins?.Config.Env ?? [], cmd: ins?.Config.Cmd ?? [], entrypoint: (ins?.Config.Entrypoint as string[] | null | undefined) ?? null },
       }), signal));
@@ -474,7 +465,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       await hold('restore:start', signal);
       await quiescer.restartAll(); // containers that were running come back in reverse stop order …
       const fresh = (await discover(docker, config, ctx.dockerEndpoint)).report.containers;
-      services = await unlessAborted(startAndWait(docker, fresh, p.start, config.healthTimeoutSec, log), signal); // … then everything, healthy
+      services = await untilAborted(startAndWait(docker, fresh, p.start, config.healthTimeoutSec, log), signal); // … then everything, healthy
     }
     const warnings = dbResults.flatMap((d) => d.warnings);
     const unhealthy = services.filter((s) => !s.ok);

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { parseEnv } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, runDr, stackUp, docker, backupEnv, standinMaintenance, TEST_PROJECT_LABEL, type BackupEnv } from '../helpers.ts';
+import { ROOT, runDr, stackUp, docker, backupEnv, standinMaintenance, tempDir, waitHealthy, WRITERS, DATABASES, TEST_PROJECT_LABEL, type BackupEnv } from '../helpers.ts';
 import type { Manifest } from '../../src/manifest.ts';
 
 const SUFFIX = '_consistency';
@@ -208,4 +208,80 @@ test('the restored Redis holds Sidekiq\'s keys: queues, schedule and retry sets,
   assert.equal(retried.class, 'CreateAttachmentJob');
   assert.match(retried.error_message, /mail server is not answering/);
   assert.equal(redis(C.redis, 'LLEN', 'queue:default'), '300', 'the seed\'s backlog');
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Issue 17's acceptance, on the same backup: Sidekiq's heartbeat hashes in it expire ~60 s after their last
+// beat, so a full drill and an in-place `dr restore --latest`, both started more than two minutes after the
+// backup, must pass and report the expired keys as expired, not as a difference.
+
+const TTL_CLASS = "local r = {} for _, k in ipairs(redis.call('KEYS', ARGV[1])) do local t = redis.call('PTTL', k) r[#r + 1] = k .. (t == -1 and ' persistent' or ' volatile') end return r";
+/** keys matching `pattern`, with their TTL class: "name persistent" / "name volatile" */
+const keysWithTtl = (pattern: string, cli: (...args: string[]) => string = (...a) => redis('v2_chatwoot_redis', ...a)) => cli('EVAL', TTL_CLASS, '0', pattern).split('\n').filter(Boolean).sort();
+
+/**
+ * The keys in the backup's RDB with their TTL class, read independently of dr: the part decrypted and decompressed by
+ * the stock `age` and `zstd`, loaded by a throwaway Redis without network.
+ */
+function keysOfBackup(): string[] {
+  const rdb = manifest.databases.find((d) => d.engine === 'redis')!.extraParts.find((p) => p.name === 'rdb')!.part;
+  const dir = tempDir('dr-sidekiq-rdb-');
+  execFileSync('bash', ['-o', 'pipefail', '-c', `age -d -i "$1" "$2" | zstd -d -q > "$3/dump.rdb" && chmod -R a+rwX "$3"`, 'sh', env.DR_AGE_IDENTITY_FILE, join(env.DR_LOCAL_DIR, manifest.id, rdb), dir]);
+  const name = `dr-test-rdb-${process.pid}`;
+  execFileSync('docker', ['run', '-d', '--name', name, '--network', 'none', '-v', `${dir}:/data`, '--entrypoint', 'redis-server', 'helpdesk-dr-test/redis:7', '--dir', '/data', '--appendonly', 'no', '--save', '']);
+  try {
+    const cli = (...args: string[]) => execFileSync('docker', ['exec', name, 'redis-cli', ...args], { encoding: 'utf8' }).trim();
+    const end = Date.now() + 30_000;
+    while (Date.now() < end) { try { if (cli('PING') === 'PONG') break; } catch { /* starting */ } }
+    return keysWithTtl('*', cli);
+  } finally {
+    execFileSync('docker', ['rm', '-f', name], { stdio: 'ignore' });
+  }
+}
+
+test('the backup\'s RDB, read with stock age and zstd, holds Sidekiq heartbeats with a TTL and its lasting keys', () => {
+  const inBackup = keysOfBackup();
+  assert.ok(inBackup.some((k) => /^[^:]+:\d+:[0-9a-f]+ volatile$/.test(k)), `no heartbeat with a TTL: ${inBackup.filter((k) => k.endsWith('volatile')).join(', ')}`);
+  assert.ok(inBackup.some((k) => /^stat:processed.* persistent$/.test(k)), 'no Sidekiq stats');
+});
+
+test('two minutes after the backup, the full drill passes and reports the expired heartbeats', async () => {
+  const wait = Date.parse(manifest.finishedAt) + 125_000 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  const report = join(env.DR_LOCAL_DIR, 'drill.md');
+  const r = await runDr(['verify', '--latest', '--level', 'full', '--json', '--report', report], env);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  const rep = JSON.parse(r.stdout) as { passed: boolean; differences: string[]; rpoSeconds: number; checks: { subject: string; detail: string }[] };
+  assert.equal(rep.passed, true, rep.differences.join('; '));
+  assert.ok(rep.rpoSeconds >= 120, `RPO ${rep.rpoSeconds} s: the drill ran too early to prove anything`);
+  const redisCheck = rep.checks.find((c) => c.subject === 'v2_chatwoot_redis');
+  assert.ok(redisCheck, 'the drill checked the Redis keyspace');
+  assert.match(JSON.stringify(rep), /expired/, 'the drill says volatile keys expired since the backup');
+});
+
+test('two minutes after the backup, an in-place dr restore --latest of the whole stack passes; Sidekiq\'s lasting keys are back', async () => {
+  const wait = Date.parse(manifest.finishedAt) + 125_000 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  // the incident: the stack and its volumes are gone; the definition comes back empty (RESTORE.md)
+  execFileSync('bash', [join(ROOT, 'test/env/stack.sh'), 'down'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('bash', [join(ROOT, 'test/env/stack.sh'), 'create'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const t0 = Date.now();
+  const r = await runDr(['restore', '--latest'], env);
+  const seconds = (Date.now() - t0) / 1000;
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /RTO \(this restore\): [\d.]+ s/);
+  for (const c of [...WRITERS, ...DATABASES]) await waitHealthy(c, 120_000);
+  // every key without a TTL in the backup is back — except those Sidekiq itself has changed since it was
+  // started on the restored Redis: queues it drained, processes it pruned, retries and scheduled jobs it ran
+  const sidekiqOwned = /^(queue:|processes$|retry$|schedule$|dead$|queues$)/;
+  const now = new Set(keysWithTtl('*').map((k) => k.replace(/ (persistent|volatile)$/, '')));
+  const lasting = keysOfBackup().filter((k) => k.endsWith(' persistent')).map((k) => k.slice(0, -' persistent'.length));
+  assert.ok(lasting.length > 10, `only ${lasting.length} lasting keys in the backup`);
+  const missing = lasting.filter((k) => !sidekiqOwned.test(k) && !now.has(k));
+  assert.deepEqual(missing, [], 'lasting keys missing after the restore');
+  // and Sidekiq works on the restored Redis: it beats again
+  const end = Date.now() + 60_000;
+  while (!redis('v2_chatwoot_redis', 'SMEMBERS', 'processes').trim() && Date.now() < end) await new Promise((r) => setTimeout(r, 1000));
+  assert.ok(redis('v2_chatwoot_redis', 'SMEMBERS', 'processes').trim(), 'Sidekiq does not beat on the restored Redis');
+  console.log(`in-place restore of the Sidekiq stack, ${Math.round((t0 - Date.parse(manifest.finishedAt)) / 1000)} s after the backup: ${seconds.toFixed(1)} s`);
 });

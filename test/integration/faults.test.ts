@@ -80,6 +80,12 @@ function spawnDr(args: string[], e: Record<string, string>) {
   };
 }
 
+/** dr started with DR_TEST_HOLD=`stage`, once it holds there */
+async function heldAt(stage: string, args: string[], e: Record<string, string>): Promise<ReturnType<typeof spawnDr>> {
+  const run = spawnDr(args, { ...e, DR_TEST_HOLD: stage });
+  await run.waitFor(/dr: holding at /);
+  return run;
+}
 const running = (c: string) => docker('inspect', '-f', '{{.State.Running}}', c) === 'true';
 const allWritersRunning = () => WRITERS.every(running);
 const localIds = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => /^\d{8}T\d{6}Z-/.test(n)) : []);
@@ -117,6 +123,19 @@ function resign(dir: string, edit: (m: Manifest) => void): void {
   const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
   edit(m);
   writeFileSync(join(dir, 'manifest.json'), serializeManifest(signManifest(m, loadSigningKey(env.DR_SIGNING_KEY_FILE))));
+}
+
+/** Replaces part `key` of the backup in `dir` with `raw`, compressed, encrypted and re-signed like a real one. */
+async function replacePart(dir: string, key: string, raw: Buffer): Promise<void> {
+  const stored = createHash('sha256');
+  let size = 0;
+  await pipeline(Readable.from([raw]), compressor('zstd', 3), createEncryptStream(base.encryption.recipients),
+    async function* (src: AsyncIterable<Buffer>) { for await (const c of src) { stored.update(c); size += c.length; yield c; } }, createWriteStream(join(dir, key)));
+  resign(dir, (m) => {
+    const p = m.parts.find((x) => x.key === key)!;
+    p.plain = { size: raw.length, sha256: createHash('sha256').update(raw).digest('hex') };
+    p.stored = { size, sha256: stored.digest('hex') };
+  });
 }
 
 before(async () => {
@@ -258,8 +277,7 @@ const healthy = (c: string) => docker('inspect', '-f', '{{.State.Running}} {{if 
 test('restore: SIGTERM (then SIGINT while cleaning up) after a --force target was emptied: old content back and checked, app running, nothing left', async () => {
   const e = await ownCopy('sigterm-volume');
   setMarker('v2_glpi_plugins');
-  const run = spawnDr(['restore', base.id, '--volume', 'v2_glpi_plugins', '--force'], { ...e, DR_TEST_HOLD: 'restore:volume:v2_glpi_plugins' });
-  await run.waitFor(/dr: holding at /);
+  const run = await heldAt('restore:volume:v2_glpi_plugins', ['restore', base.id, '--volume', 'v2_glpi_plugins', '--force'], e);
   const emptied = !hasMarker('v2_glpi_plugins');
   run.child.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 150));
@@ -278,8 +296,7 @@ test('restore: SIGTERM (then SIGINT while cleaning up) after a --force target wa
 test('restore: the part vanishes after a --force target was emptied (a failure after the wipe): old content back, app running', async () => {
   const e = await ownCopy('vanish');
   setMarker('v2_glpi_plugins');
-  const run = spawnDr(['restore', base.id, '--volume', 'v2_glpi_plugins', '--force'], { ...e, DR_TEST_HOLD: 'restore:volume:v2_glpi_plugins' });
-  await run.waitFor(/dr: holding at /);
+  const run = await heldAt('restore:volume:v2_glpi_plugins', ['restore', base.id, '--volume', 'v2_glpi_plugins', '--force'], e);
   rmSync(join(e.DR_LOCAL_DIR, base.id, 'volumes', 'v2_glpi_plugins.tar.zst.age'));
   run.child.kill('SIGUSR2');
   const r = await run.done;
@@ -297,15 +314,7 @@ test('restore: --volume + --db --force whose replay fails: the verified volume i
   const e = await damagedCopy('restore-replay-fails', async (dir) => {
     const key = base.databases.find((d) => d.container === 'v2_glpi_db')!.databases[0]!.part;
     const raw = Buffer.from('CREATE TABLE dr_fault_partial (id INT);\nINSERT INTO dr_fault_no_such_table VALUES (1);\n');
-    const stored = createHash('sha256');
-    let size = 0;
-    await pipeline(Readable.from([raw]), compressor('zstd', 3), createEncryptStream(base.encryption.recipients),
-      async function* (src: AsyncIterable<Buffer>) { for await (const c of src) { stored.update(c); size += c.length; yield c; } }, createWriteStream(join(dir, key)));
-    resign(dir, (m) => {
-      const p = m.parts.find((x) => x.key === key)!;
-      p.plain = { size: raw.length, sha256: createHash('sha256').update(raw).digest('hex') };
-      p.stored = { size, sha256: stored.digest('hex') };
-    });
+    await replacePart(dir, key, raw);
   });
   markTables();
   setMarker('v2_glpi_plugins');
@@ -328,8 +337,7 @@ test('restore: SIGTERM while the temporary PostgreSQL runs the replay: it is rem
   const e = await ownCopy('sigterm-replay');
   markTables();
   const args = ['restore', base.id, '--db', 'v2_chatwoot_db', '--force'];
-  const run = spawnDr(args, { ...e, DR_TEST_HOLD: 'restore:replay:v2_chatwoot_db' });
-  await run.waitFor(/dr: holding at /);
+  const run = await heldAt('restore:replay:v2_chatwoot_db', args, e);
   const tempRunning = restoreHelpers('running');
   run.child.kill('SIGTERM');
   const r = await run.done;
@@ -381,8 +389,7 @@ test('restore: kill -9 while the temporary MariaDB replays: the running temporar
   const e = await ownCopy('kill-replay');
   markTables();
   const args = ['restore', base.id, '--db', 'v2_glpi_db', '--force'];
-  const run = spawnDr(args, { ...e, DR_TEST_HOLD: 'restore:replay:v2_glpi_db' });
-  await run.waitFor(/dr: holding at /);
+  const run = await heldAt('restore:replay:v2_glpi_db', args, e);
   run.child.kill('SIGKILL');
   const r = await run.done;
   const leftRunning = restoreHelpers('running');
@@ -403,8 +410,7 @@ test('restore: kill -9 while the temporary MariaDB replays: the running temporar
 for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
   test(`restore: ${signal} while the stack starts: everything was verified, so the stack comes back`, async () => {
     const e = await ownCopy(`start-${signal}`);
-    const run = spawnDr(['restore', base.id, '--volume', 'v2_glpi_plugins', '--force'], { ...e, DR_TEST_HOLD: 'restore:start' });
-    await run.waitFor(/dr: holding at /);
+    const run = await heldAt('restore:start', ['restore', base.id, '--volume', 'v2_glpi_plugins', '--force'], e);
     run.child.kill(signal);
     const r = await run.done;
     const upAfterSignal = running('v2_glpi');
@@ -560,15 +566,7 @@ async function hostileCopy(name: string, entries: (p: tar.Pack) => void, patch?:
     for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(c);
     const raw = Buffer.concat(chunks);
     patch?.(raw);
-    const stored = createHash('sha256');
-    let size = 0;
-    await pipeline(Readable.from([raw]), compressor('zstd', 3), createEncryptStream(base.encryption.recipients),
-      async function* (src: AsyncIterable<Buffer>) { for await (const c of src) { stored.update(c); size += c.length; yield c; } }, createWriteStream(join(dir, key)));
-    resign(dir, (m) => {
-      const p = m.parts.find((x) => x.key === key)!;
-      p.plain = { size: raw.length, sha256: createHash('sha256').update(raw).digest('hex') };
-      p.stored = { size, sha256: stored.digest('hex') };
-    });
+    await replacePart(dir, key, raw);
   });
 }
 

@@ -155,11 +155,11 @@ test('the Lua without PEXPIRETIME (TIME + PTTL, as on Redis < 7) gives the same 
   assert.deepEqual(got.dbs, asLoaded(summary));
 });
 
-test('parse speed of a large RDB (1M keys, uncompressed values, big collections)', async () => {
+test('a large RDB (200,000 keys, uncompressed values, big collections): the reader and the restore\'s Lua agree (times printed; speed goals belong to bench/)', async () => {
   const c = await redis('big', ['--rdbcompression', 'no', '--enable-debug-command', 'yes']);
-  cli(c, 'DEBUG', 'POPULATE', '1000000', 'key', '100');
-  cli(c, 'EVAL', "for i = 1, 200000 do redis.call('RPUSH', 'biglist', string.rep('x', 200) .. i) end", '0');
-  cli(c, 'EVAL', "for i = 1, 100000 do redis.call('HSET', 'bighash', 'f' .. i, string.rep('y', 100)) end", '0');
+  cli(c, 'DEBUG', 'POPULATE', '200000', 'key', '100');
+  cli(c, 'EVAL', "for i = 1, 50000 do redis.call('RPUSH', 'biglist', string.rep('x', 200) .. i) end", '0');
+  cli(c, 'EVAL', "for i = 1, 20000 do redis.call('HSET', 'bighash', 'f' .. i, string.rep('y', 100)) end", '0');
   const file = rdbOut(c, join(tempDir('dr-rdb-big-'), 'big.rdb'));
   const size = statSync(file).size;
   const t0 = performance.now();
@@ -168,14 +168,13 @@ test('parse speed of a large RDB (1M keys, uncompressed values, big collections)
   const ms = performance.now() - t0;
   assert.equal(tap.error, null);
   const s = tap.result()!;
-  assert.equal(s.dbs.db0!.persistent.count, 1_000_002);
+  assert.equal(s.dbs.db0!.persistent.count, 200_002);
   const mbps = size / 1e6 / (ms / 1000);
-  console.log(`RDB reader: ${(size / 1e6).toFixed(1)} MB, 1,000,002 keys in ${ms.toFixed(0)} ms: ${mbps.toFixed(0)} MB/s`);
-  assert.ok(mbps > 20, `${mbps} MB/s`);
-  // the restore's side of it, on the same million keys
+  console.log(`RDB reader: ${(size / 1e6).toFixed(1)} MB, 200,002 keys in ${ms.toFixed(0)} ms: ${mbps.toFixed(0)} MB/s`);
+  // the restore's side of it, on the same keys
   const l0 = performance.now();
   const got = lua(c, s.bounds, [0]);
-  console.log(`restore's Lua keyspace check: 1,000,002 keys in ${(performance.now() - l0).toFixed(0)} ms`);
+  console.log(`restore's Lua keyspace check: 200,002 keys in ${(performance.now() - l0).toFixed(0)} ms`);
   assert.deepEqual(got.dbs, asLoaded(s));
   rmContainer(c);
 });

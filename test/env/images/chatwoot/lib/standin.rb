@@ -25,14 +25,42 @@ module Standin
                user: ENV.fetch('POSTGRES_USERNAME'), password: ENV.fetch('POSTGRES_PASSWORD'), connect_timeout: 5)
   end
 
-  # one connection per thread, dropped after any error (the next job reconnects)
+  # A small pool shared by Sidekiq's threads (like ActiveRecord's): at most POOL_MAX connections, a connection
+  # dropped after any error (the next job reconnects). A connection kept in Thread.current[] (fiber-local) leaked
+  # one per job here, and PostgreSQL ran out of connections within minutes.
+  POOL_MAX = 4
+  @pool = Queue.new
+  @made = 0
+  @lock = Mutex.new
+
+  def self.checkout
+    begin
+      return @pool.pop(true)
+    rescue ThreadError
+      nil
+    end
+    if @lock.synchronize { @made < POOL_MAX && (@made += 1) }
+      begin
+        return connect
+      rescue StandardError
+        @lock.synchronize { @made -= 1 }
+        raise
+      end
+    end
+    @pool.pop
+  end
+
   def self.pg
-    c = (Thread.current[:standin_pg] ||= connect)
-    yield c
-  rescue StandardError
-    (Thread.current[:standin_pg]&.close rescue nil)
-    Thread.current[:standin_pg] = nil
-    raise
+    c = checkout
+    begin
+      r = yield c
+    rescue StandardError
+      (c.close rescue nil)
+      @lock.synchronize { @made -= 1 }
+      raise
+    end
+    @pool.push(c)
+    r
   end
 
   def self.ready?
