@@ -29,7 +29,7 @@ import { removeStaleHelpers, prepareVolume, newIndexStream, type VolumeSource } 
 import { prepareDump, safeSegment, type DumpResult, type StartedDump } from './dump.ts';
 import { storePart, EXT, type PartOptions } from './pipeline.ts';
 import { Hashers } from './hashers.ts';
-import { mapLimit, untilAborted } from './concurrency.ts';
+import { mapLimit, settledAll, untilAborted } from './concurrency.ts';
 import { DestSet, type CopyStatus } from './storage/destset.ts';
 import { RetryingStorage } from './storage/retry.ts';
 import { S3Storage } from './storage/s3.ts';
@@ -228,7 +228,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       }
       return stored;
     };
-    const volumeRecords: VolumeRecord[] = await allStored(await archive(plan.hotVolumes, []));
+    const volumeRecords: VolumeRecord[] = await settledAll(await archive(plan.hotVolumes, []));
 
     // 3. quiesce, archive, restart (restart also happens in finally on any error or signal)
     abort.signal.throwIfAborted();
@@ -268,10 +268,10 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     // every volume the writers use has been read and every dump has its snapshot: they run again while the
     // dumps and the last bytes of the volumes are stored
     const restartFailures = await quiescer.restartAll();
-    const dumpsStored = allStored(started.map((d) => d.store()));
+    const dumpsStored = settledAll(started.map((d) => d.store()));
     dumpsStored.catch(() => {}); // awaited below
     try {
-      volumeRecords.push(...(await allStored(storing)));
+      volumeRecords.push(...(await settledAll(storing)));
     } catch (err) {
       for (const d of started) d.abandon();
       await Promise.allSettled([dumpsStored]); // nothing may still be writing when the failed backup is removed
@@ -338,14 +338,6 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       first instanceof DrError ? first.hint : undefined);
   }
   return { manifest, plan: plan!, warnings: manifest!.warnings, copies: dests.status(true) };
-}
-
-/** Every promise settled (nothing still writing), then the values, or the first failure. */
-async function allStored<T>(ps: Promise<T>[]): Promise<T[]> {
-  const settled = await Promise.allSettled(ps);
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /** A small object (SHA256SUMS, manifest) to every live destination; a failure drops that destination. */

@@ -33,3 +33,11 @@ export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> 
     p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); });
   });
 }
+
+/** Every promise settled (nothing still running), then the values, or the first failure. */
+export async function settledAll<T>(ps: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(ps);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}

@@ -18,7 +18,7 @@
  * — while their output waits in bounded buffers (the commands block, holding their snapshots); store() then
  * streams everything into parts once the writers run again.
  */
-import { PassThrough, Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, pipeline, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import tar from 'tar-stream';
 import type Docker from 'dockerode';
 import { execStream, checkedStdout, execChecked, execCollect, type ExecStreams } from './exec.ts';
@@ -27,6 +27,7 @@ import { postgresLogin } from './engines/postgres.ts';
 import { redisCli } from './engines/redis.ts';
 import { KeyspaceTap } from './engines/rdb.ts';
 import type { DbTarget } from './engines/types.ts';
+import { settledAll } from './concurrency.ts';
 import { createMysqlDumpStats, createPgDumpStats } from './dumpstats.ts';
 import { storePart, EXT, type PartOptions } from './pipeline.ts';
 import type { DatabaseRecord, PartRecord } from './manifest.ts';
@@ -56,7 +57,7 @@ function partKey(job: DumpJob, name: string, ext: string): string {
   return `dumps/${safeSegment(job.target.name)}/${safeSegment(name)}${ext}${EXT[job.opts.compression]}.age`;
 }
 
-async function execPart(job: DumpJob, name: string, ext: string, cmd: string[], env: Record<string, string>, what: string, side?: import('node:stream').Writable): Promise<PartRecord> {
+async function execPart(job: DumpJob, name: string, ext: string, cmd: string[], env: Record<string, string>, what: string, side?: Writable): Promise<PartRecord> {
   const s = await execStream(job.target.container, { cmd, env });
   const source = checkedStdout(s, job.target.name, what);
   return storePart(job.dests, job.backupId, partKey(job, name, ext), 'dump', `${job.target.name}/${name}`, source, job.opts, side ? { side } : {});
@@ -154,17 +155,9 @@ function launch(job: DumpJob, cmd: string[], env: Record<string, string>, mark: 
   };
 }
 
-async function storeLaunched(job: DumpJob, l: Launched, name: string, ext: string, what: string, side?: import('node:stream').Writable): Promise<PartRecord> {
+async function storeLaunched(job: DumpJob, l: Launched, name: string, ext: string, what: string, side?: Writable): Promise<PartRecord> {
   const source = checkedStdout(await l.streams, job.target.name, what);
   return storePart(job.dests, job.backupId, partKey(job, name, ext), 'dump', `${job.target.name}/${name}`, source, job.opts, side ? { side } : {});
-}
-
-/** Every promise settled (nothing still writing), then the values, or the first failure. */
-async function settledAll<T>(ps: Promise<T>[]): Promise<T[]> {
-  const settled = await Promise.allSettled(ps);
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 async function prepareMariadb(job: DumpJob): Promise<PreparedDump> {
@@ -331,11 +324,4 @@ export async function prepareDump(job: DumpJob): Promise<PreparedDump> {
     case 'postgres': return preparePostgres(job);
     case 'redis': return prepareRedis(job);
   }
-}
-
-/** A whole dump at once: prepared, started, stored. */
-export async function dumpDatabase(job: DumpJob): Promise<DumpResult> {
-  const started = (await prepareDump(job)).start();
-  await started.snapshot;
-  return started.store();
 }

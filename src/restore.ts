@@ -324,7 +324,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       if (!mine || !c.keptAs || !unfinished(c) || mine.state === 'verified') continue;
       if (!(await docker.getVolume(c.keptAs).inspect().then(() => true, () => false))) continue;
       mine.keptAs = c.keptAs;
-      const rec = m.volumes.find((v) => v.name === c.target.slice(0, c.target.length - suffix.length) || v.name === c.target);
+      const rec = m.volumes.find((v) => v.name === c.target); // journaled: in place, so the target is the volume's own name
       wiped.set(c.target, { keptAs: c.keptAs, image: anyImage([m.containers.find((x) => x.name === rec?.mountedBy[0]?.container)?.imageId ?? ''])! });
     }
     if (journaled) {
@@ -521,7 +521,6 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
         log.error({ volume: t, keptAs: w.keptAs }, c.error);
       }
     }
-    await removeStaleHelpers(docker, true).catch(() => {});
     for (const v of created) {
       const c = comps.get(v);
       // in place, a verified volume is kept (the rerun resumes); a side-by-side restore cannot be resumed, so
