@@ -4,8 +4,8 @@
  * exactly which copies are committed.
  */
 import type { Storage } from './types.ts';
-import type { Logger } from '../log.ts';
-import { errorMessage } from '../errors.ts';
+import type { Logger } from '../core/log.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface CopyStatus { kind: string; location: string; committed: boolean; error: string | null }
 

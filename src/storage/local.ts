@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import { checkKey, type ObjectInfo, type Storage } from './types.ts';
-import { DrError } from '../errors.ts';
+import { DrError } from '../core/errors.ts';
 
 async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, 'r');

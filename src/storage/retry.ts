@@ -7,8 +7,8 @@
  */
 import type { Readable } from 'node:stream';
 import type { ObjectInfo, Storage } from './types.ts';
-import type { Logger } from '../log.ts';
-import { errorMessage } from '../errors.ts';
+import type { Logger } from '../core/log.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface RetryOptions { attempts: number; baseMs: number; maxMs: number; log?: Logger; sleep?: (ms: number) => Promise<void> }
 

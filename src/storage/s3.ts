@@ -9,7 +9,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import type { S3Client, ServerSideEncryption, StorageClass } from '@aws-sdk/client-s3';
 import { checkKey, type ObjectInfo, type Storage } from './types.ts';
-import { DrError, errorMessage } from '../errors.ts';
+import { DrError, errorMessage } from '../core/errors.ts';
 
 export interface S3Settings {
   endpoint?: string;

@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import {
   runDr, stackUp, docker, sh, backupEnv, startedAt, sampleArgv, testSecrets, waitHealthy, WRITERS, DATABASES, TEST_PROJECT_LABEL,
 } from '../helpers.ts';
-import type { Manifest } from '../../src/manifest.ts';
+import type { Manifest } from '../../src/repo/manifest.ts';
 
 let env: Awaited<ReturnType<typeof backupEnv>>;
 let manifest: Manifest;

@@ -12,7 +12,7 @@ import { parseEnv } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, runDr, stackUp, docker, backupEnv, standinMaintenance, tempDir, waitHealthy, WRITERS, DATABASES, TEST_PROJECT_LABEL, type BackupEnv } from '../helpers.ts';
-import type { Manifest } from '../../src/manifest.ts';
+import type { Manifest } from '../../src/repo/manifest.ts';
 
 const SUFFIX = '_consistency';
 const tag = Math.random().toString(16).slice(2, 8);

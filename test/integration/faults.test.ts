@@ -21,10 +21,10 @@ import {
   WRITERS, claimTarSize, volumeSnapshot, type BackupEnv, type RunResult,
 } from '../helpers.ts';
 import { startFaultProxy, type FaultProxy } from '../env/faultproxy.ts';
-import { signManifest, serializeManifest, type Manifest } from '../../src/manifest.ts';
-import { loadSigningKey } from '../../src/keys.ts';
-import { createEncryptStream } from '../../src/age.ts';
-import { compressor } from '../../src/pipeline.ts';
+import { signManifest, serializeManifest, type Manifest } from '../../src/repo/manifest.ts';
+import { loadSigningKey } from '../../src/repo/keys.ts';
+import { createEncryptStream } from '../../src/codec/age.ts';
+import { compressor } from '../../src/codec/write.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // the table

@@ -7,10 +7,10 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { runDr, stackUp, docker, backupEnv, TEST_PROJECT_LABEL, type BackupEnv } from '../helpers.ts';
-import type { Manifest } from '../../src/manifest.ts';
-import type { StatusReport } from '../../src/commands/status.ts';
-import type { BackupPlan } from '../../src/backup.ts';
-import type { Leftover } from '../../src/discover.ts';
+import type { Manifest } from '../../src/repo/manifest.ts';
+import type { StatusReport } from '../../src/cli/commands/status.ts';
+import type { BackupPlan } from '../../src/backup/run.ts';
+import type { Leftover } from '../../src/docker/discover.ts';
 
 let env: BackupEnv;
 let manifest: Manifest;
@@ -28,7 +28,7 @@ const planned = (p: BackupPlan) => [...p.hotVolumes, ...p.quiescedVolumes, ...p.
 
 test('a --suffix restore\'s volume and a drill\'s scratch volume: left out of dr backup, listed by dr status with the command that removes them', async () => {
   const copy = 'v2_glpi_config_lo';
-  // what an interrupted drill leaves behind (labels as src/verify.ts sets them; the compose label keeps stack.sh's guard calm)
+  // what an interrupted drill leaves behind (labels as src/verify/run.ts sets them; the compose label keeps stack.sh's guard calm)
   const drill = 'v2_glpi_files_drill_lotest';
   const made: string[] = [];
   try {

@@ -7,7 +7,7 @@ import {
   ROOT, runDr, stackUp, docker, backupEnv, startedAt, volumeSnapshot, dbFingerprint, waitHealthy, standinMaintenance,
   WRITERS, APP_VOLUMES, type BackupEnv,
 } from '../helpers.ts';
-import type { Manifest } from '../../src/manifest.ts';
+import type { Manifest } from '../../src/repo/manifest.ts';
 
 let env: BackupEnv;
 let manifest: Manifest;

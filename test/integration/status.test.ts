@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { runDr, stackUp, docker, testSecrets, sampleArgv, waitHealthy, scratchDir } from '../helpers.ts';
-import type { StatusReport } from '../../src/commands/status.ts';
+import type { StatusReport } from '../../src/cli/commands/status.ts';
 
 const env = () => ({ DR_LOCAL_DIR: scratchDir() + '/backups' });
 

@@ -9,8 +9,8 @@ import { readFileSync, writeFileSync, cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { runDr, stackUp, docker, backupEnv, scratchDir, type BackupEnv } from '../helpers.ts';
-import { signManifest, serializeManifest, rawPublicKey, type Manifest } from '../../src/manifest.ts';
-import type { VerifyReport } from '../../src/verify.ts';
+import { signManifest, serializeManifest, rawPublicKey, type Manifest } from '../../src/repo/manifest.ts';
+import type { VerifyReport } from '../../src/verify/run.ts';
 
 let env: BackupEnv;
 let manifest: Manifest;

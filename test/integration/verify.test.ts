@@ -8,10 +8,10 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import tar from 'tar-stream';
 import { runDr, stackUp, docker, backupEnv, startedAt, scratchDir, WRITERS, DATABASES, type BackupEnv } from '../helpers.ts';
-import { signManifest, serializeManifest, type Manifest } from '../../src/manifest.ts';
-import { loadSigningKey } from '../../src/keys.ts';
-import { createEncryptStream, createDecryptStream, parseIdentities } from '../../src/age.ts';
-import type { VerifyReport } from '../../src/verify.ts';
+import { signManifest, serializeManifest, type Manifest } from '../../src/repo/manifest.ts';
+import { loadSigningKey } from '../../src/repo/keys.ts';
+import { createEncryptStream, createDecryptStream, parseIdentities } from '../../src/codec/age.ts';
+import type { VerifyReport } from '../../src/verify/run.ts';
 
 let env: BackupEnv;
 let manifest: Manifest;

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.ts';
-import { readConfig, loadEnv, parseVars, ConfigError, DEFAULT_VOLUME_SUFFIXES, type VarSpec } from '../../src/config.ts';
-import { scrub } from '../../src/redact.ts';
-import { ExitCode } from '../../src/errors.ts';
+import { readConfig, loadEnv, parseVars, ConfigError, DEFAULT_VOLUME_SUFFIXES, type VarSpec } from '../../src/core/config.ts';
+import { scrub } from '../../src/core/redact.ts';
+import { ExitCode } from '../../src/core/errors.ts';
 
 const tmp = () => tempDir('dr-unit-');
 function problemsOf(fn: () => unknown): string[] {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable, PassThrough } from 'node:stream';
-import { demux } from '../../src/exec.ts';
+import { demux } from '../../src/docker/exec.ts';
 
 function frame(type: 1 | 2, payload: Buffer): Buffer {
   const h = Buffer.alloc(8);

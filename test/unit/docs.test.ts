@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SCHEMA } from '../../src/config.ts';
+import { SCHEMA } from '../../src/core/config.ts';
 import { ROOT } from '../helpers.ts';
 
 test('every configuration variable is documented in README.md\'s table', () => {

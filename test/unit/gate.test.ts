@@ -8,9 +8,9 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import tar from 'tar-stream';
-import { tarGate } from '../../src/gate.ts';
-import { indexBuilder, type IndexEntry } from '../../src/tarindex.ts';
-import { indexProblem } from '../../src/check.ts';
+import { tarGate } from '../../src/tar/gate.ts';
+import { indexBuilder, type IndexEntry } from '../../src/tar/file-index.ts';
+import { indexProblem } from '../../src/codec/read.ts';
 import { claimTarSize } from '../helpers.ts';
 
 /** A real GNU tar archive (posix format, as dr writes it) of a tree with long, non-ASCII names and links. */

@@ -8,11 +8,11 @@ import { PassThrough, Readable } from 'node:stream';
 import { tempDir } from '../helpers.ts';
 import { LocalStorage } from '../../src/storage/local.ts';
 import { DestSet } from '../../src/storage/destset.ts';
-import { storePart, type PartOptions } from '../../src/pipeline.ts';
-import { Hashers } from '../../src/hashers.ts';
-import { generateIdentity } from '../../src/age.ts';
-import { openPlain } from '../../src/check.ts';
-import type { Manifest, PartRecord } from '../../src/manifest.ts';
+import { storePart, type PartOptions } from '../../src/codec/write.ts';
+import { Hashers } from '../../src/codec/hashers.ts';
+import { generateIdentity } from '../../src/codec/age.ts';
+import { openPlain } from '../../src/codec/read.ts';
+import type { Manifest, PartRecord } from '../../src/repo/manifest.ts';
 
 /** GNU tar of ~12 MB (twice the worker's 6 MiB ring): 400 files of random sizes, some long (pax) names */
 function archive(): Buffer {

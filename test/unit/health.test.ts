@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DaemonState, destinationHealth, span, type RunRecord } from '../../src/metrics.ts';
+import { DaemonState, destinationHealth, span, type RunRecord } from '../../src/daemon/metrics.ts';
 import type { CopyStatus } from '../../src/storage/destset.ts';
 
 const H = 3600_000;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { flowed, gcSettings, restoreGcMode, tuneGcForStreaming } from '../../src/memory.ts';
+import { flowed, gcSettings, restoreGcMode, tuneGcForStreaming } from '../../src/core/memory.ts';
 
 test('restore GC settings apply during a restore and end with it (a daemon runs drills, then backups)', () => {
   tuneGcForStreaming();

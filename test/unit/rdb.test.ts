@@ -1,4 +1,4 @@
-/** The streaming RDB reader (src/engines/rdb.ts) on hand-built RDB files: every value type and opcode, LZF, int keys, expiries, chunking, truncation. */
+/** The streaming RDB reader (src/db/redis/rdb.ts) on hand-built RDB files: every value type and opcode, LZF, int keys, expiries, chunking, truncation. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   createRdbParser, readRdb, lzfDecompress, createKeyspaceSummary, bucketBounds, KeyspaceTap, RdbError, type RdbKey,
-} from '../../src/engines/rdb.ts';
+} from '../../src/db/redis/rdb.ts';
 
 // --- a tiny RDB writer -----------------------------------------------------------------------------------------
 const B = (...xs: (number | Buffer | string)[]): Buffer => Buffer.concat(xs.map((x) => (typeof x === 'number' ? Buffer.from([x]) : typeof x === 'string' ? Buffer.from(x) : x)));
@@ -209,7 +209,7 @@ test('KeyspaceTap: a side consumer that never fails the stream it watches', asyn
 });
 
 test('compareKeyspace: expired volatile keys are not a difference; missing persistent or extra keys are', async () => {
-  const { compareKeyspace } = await import('../../src/engines/redis.ts');
+  const { compareKeyspace } = await import('../../src/db/redis/engine.ts');
   const savedAt = 1_800_000_000_000;
   const mk = (keys: [string, number | null][]) => { const s = createKeyspaceSummary(savedAt); for (const [k, e] of keys) s.add({ db: 0, key: Buffer.from(k), expiresAt: e, type: 0 }); return s.result(); };
   const want = mk([['a', null], ['b', null], ['hb1', savedAt + 30_000], ['hb2', savedAt + 50_000], ['day', savedAt + 86_400_000 - 1]]);
@@ -242,10 +242,10 @@ test('compareKeyspace: expired volatile keys are not a difference; missing persi
   const noDay = mk([['a', null], ['b', null]]);
   assert.match(compareKeyspace(want, loaded(noDay, later + 50), later).failures.join(), /1 key with a TTL not yet run out .* is missing in db0/);
 });
-type RedisKeyspaceLike = import('../../src/engines/rdb.ts').RedisKeyspace;
+type RedisKeyspaceLike = import('../../src/db/redis/rdb.ts').RedisKeyspace;
 
 test('the JS SHA-1 of key names equals node:crypto at every length around the block edges', async () => {
-  const { sha1Words } = await import('../../src/engines/rdb.ts');
+  const { sha1Words } = await import('../../src/db/redis/rdb.ts');
   for (const n of [...Array(200).keys(), 1000, 4095, 4096, 70000]) {
     const b = Buffer.alloc(n);
     for (let i = 0; i < n; i++) b[i] = (i * 31 + n) & 0xff;

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { registerSecret, scrub, scrubValue, isSecretName } from '../../src/redact.ts';
-import { createLogger } from '../../src/log.ts';
+import { registerSecret, scrub, scrubValue, isSecretName } from '../../src/core/redact.ts';
+import { createLogger } from '../../src/core/log.ts';
 
 test('scrub masks every registered secret, longest first, and URL-encoded forms', () => {
   registerSecret('pa55word');

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { indexBuilder, type IndexEntry } from '../../src/tarindex.ts';
-import { rereader } from '../../src/reread.ts';
+import { indexBuilder, type IndexEntry } from '../../src/tar/file-index.ts';
+import { rereader } from '../../src/tar/reread.ts';
 
 async function indexOfDir(dir: string): Promise<Map<string, IndexEntry>> {
   const archive = execFileSync('tar', ['-C', dir, '--format=posix', '--sort=name', '--numeric-owner', '-cf', '-', '.'], { maxBuffer: 1 << 26 });

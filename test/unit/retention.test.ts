@@ -9,7 +9,7 @@ import {
   type BackupRef,
   type Decision,
   type RetentionPolicy,
-} from '../../src/retention.ts';
+} from '../../src/repo/retention.ts';
 
 // Every expectation below was worked out by hand from the calendar (weekdays and ISO weeks checked with
 // `date -u -d DAY +'%a %G-W%V'`), never by running the code under test.

@@ -8,10 +8,10 @@ import { scratchDir, startS3 } from '../helpers.ts';
 import { startFaultProxy, type FaultProxy } from '../env/faultproxy.ts';
 import { S3Storage, S3DeleteError, type S3Settings } from '../../src/storage/s3.ts';
 import { RetryingStorage } from '../../src/storage/retry.ts';
-import { pruneDestinations } from '../../src/prune.ts';
-import { renderPrune } from '../../src/commands/prune.ts';
-import { cleanupIncomplete } from '../../src/backups.ts';
-import type { Logger } from '../../src/log.ts';
+import { pruneDestinations } from '../../src/repo/prune.ts';
+import { renderPrune } from '../../src/cli/commands/prune.ts';
+import { cleanupIncomplete } from '../../src/repo/catalog.ts';
+import type { Logger } from '../../src/core/log.ts';
 
 let s3: Awaited<ReturnType<typeof startS3>>;
 let proxy: FaultProxy;

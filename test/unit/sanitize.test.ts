@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { entryProblem, insideVolume } from '../../src/sanitize.ts';
-import { entryDiff } from '../../src/entrydiff.ts';
-import { normalizeEntryName } from '../../src/tarindex.ts';
+import { entryProblem, insideVolume } from '../../src/tar/sanitize.ts';
+import { entryDiff } from '../../src/tar/entry-diff.ts';
+import { normalizeEntryName } from '../../src/tar/file-index.ts';
 
 test('safe entries pass: files, dirs, relative links inside the volume, long and non-ASCII names', () => {
   for (const e of [

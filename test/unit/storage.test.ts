@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, utimesSync } from 'node:fs';
-import { cleanupIncomplete } from '../../src/backups.ts';
-import type { Logger } from '../../src/log.ts';
+import { cleanupIncomplete } from '../../src/repo/catalog.ts';
+import type { Logger } from '../../src/core/log.ts';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.ts';
@@ -10,10 +10,10 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LocalStorage } from '../../src/storage/local.ts';
 import { RetryingStorage } from '../../src/storage/retry.ts';
-import { FaultyStorage } from '../../src/storage/faulty.ts';
+import { FaultyStorage } from '../support/faulty-storage.ts';
 import { DestSet } from '../../src/storage/destset.ts';
-import { storePart } from '../../src/pipeline.ts';
-import { generateIdentity } from '../../src/age.ts';
+import { storePart } from '../../src/codec/write.ts';
+import { generateIdentity } from '../../src/codec/age.ts';
 
 const tmp = () => tempDir('dr-storage-');
 async function text(r: Readable): Promise<string> { let s = ''; for await (const c of r) s += c; return s; }

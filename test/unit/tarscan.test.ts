@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import tar from 'tar-stream';
-import { tarEntries, normalizeEntryName, INDEX_TYPE_OF, type IndexEntry } from '../../src/tarindex.ts';
-import { TarScanner } from '../../src/tarscan.ts';
+import { tarEntries, normalizeEntryName, INDEX_TYPE_OF, type IndexEntry } from '../../src/tar/file-index.ts';
+import { TarScanner } from '../../src/tar/scan.ts';
 
 /** GNU tar, posix format as dr writes it: long and non-ASCII names, links, an empty file, odd modes. */
 function gnuTar(): Buffer {

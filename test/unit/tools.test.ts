@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { gatedToolSource } from '../../src/tools.ts';
+import { gatedToolSource } from '../../src/core/tools.ts';
 import { tempDir } from '../helpers.ts';
 
 /** pids of the shells that wait on a gate whose command line contains `marker` */

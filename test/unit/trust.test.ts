@@ -4,9 +4,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { signManifest, rawPublicKey, type Manifest } from '../../src/manifest.ts';
-import { trustFrom, checkTrustedSignature, requireTrust, isSigningPublicKey, UntrustedSignerError, SIGNING_COMMENT, type Trust } from '../../src/keys.ts';
-import { ExitCode } from '../../src/errors.ts';
+import { signManifest, rawPublicKey, type Manifest } from '../../src/repo/manifest.ts';
+import { trustFrom, checkTrustedSignature, requireTrust, isSigningPublicKey, UntrustedSignerError, SIGNING_COMMENT, type Trust } from '../../src/repo/keys.ts';
+import { ExitCode } from '../../src/core/errors.ts';
 
 const pair = () => generateKeyPairSync('ed25519').privateKey;
 const ours = pair();

@@ -1,0 +1,610 @@
+/**
+ * The restore lifecycle, top to bottom:
+ *   validate → lock → manifest + signature → check every part it will use (stored size and SHA-256 against
+ *   the signed manifest, age header opens, index entries safe) → target volumes fresh (or --force: old
+ *   content kept) → stop the containers using them → write volumes, every tar entry gated against the index →
+ *   re-read and compare every file with the index →
+ *   replay databases into throwaway containers and compare table statistics → start the stack in
+ *   dependency order and wait for its healthchecks → summary with RTO and RPO.
+ * Nothing is written before every check passed. With --suffix the volumes are restored side by side under
+ * NAME+SUFFIX and nothing of the running stack is stopped.
+ *
+ * Failures and interrupts (RESTORE.md, "When a restore fails"): an in-place restore keeps a journal
+ * (src/repo/restore-journal.ts) of what it restored and verified. On an error, SIGINT or SIGTERM (a second signal
+ * while cleaning up only logs) it removes its temporary containers (running or not), puts the old content of
+ * --force targets back (verified), keeps every component it verified, and starts only the containers whose
+ * volumes are verified or untouched. After a kill -9 the journal keeps every dr command from starting a
+ * container on a volume that was not verified. The same command resumes: verified components are skipped.
+ */
+import { mkdir } from 'node:fs/promises';
+import type Docker from 'dockerode';
+import type { Context } from '../cli/context.ts';
+import { identitiesFrom, checkTrustedSignature } from '../repo/keys.ts';
+import { acquireLock } from '../repo/lock.ts';
+import { locateBackup, readManifest } from '../repo/catalog.ts';
+import { selectDestinations } from '../storage/destinations.ts';
+import { FORMAT, type PartRecord, type VolumeRecord, type DatabaseRecord } from '../repo/manifest.ts';
+import { readPart, loadIndex, tarChecker, openPlain, precheckPart, indexProblem, CheckError } from '../codec/read.ts';
+import { tarGate } from '../tar/gate.ts';
+import { rereader } from '../tar/reread.ts';
+import { Transform, Writable } from 'node:stream';
+import { localMountpoint, toolStage } from '../core/tools.ts';
+import { createHelper, volumeTar, readVolume, removeStaleHelpers } from '../docker/volumes.ts';
+import { tarEntries } from '../tar/file-index.ts';
+import type { IndexEntry } from '../tar/file-index.ts';
+import { restoreDatabase, type DbRestoreResult } from '../db/replay.ts';
+import { discover, stopWavesOf, type ContainerInfo } from '../docker/discover.ts';
+import { Quiescer, recoverStopped, stoppedByDr } from '../docker/quiesce.ts';
+import { readRestoreJournal, writeRestoreJournal, removeRestoreJournal, unfinished, type JournalComponent, type RestoreJournalData } from '../repo/restore-journal.ts';
+import { hold } from '../core/hold.ts';
+import { startAndWait, type ServiceState } from '../docker/stack.ts';
+import { pipeline } from 'node:stream/promises';
+import { DrError, ExitCode, errorMessage } from '../core/errors.ts';
+import { restoreGcMode } from '../core/memory.ts';
+import { untilAborted } from '../core/concurrency.ts';
+
+export interface RestoreOptions {
+  id?: string;
+  latest?: boolean;
+  volumes?: string[];
+  dbs?: string[];
+  suffix?: string;
+  force?: boolean;
+  dryRun?: boolean;
+  from?: string;
+  /** extra labels for the volumes this restore creates (the drill marks its scratch volumes) */
+  volumeLabels?: Record<string, string>;
+  /** skip the lock (the caller holds it) */
+  lockHeld?: boolean;
+  /** --trust-signer: a signer key confirmed out of band, trusted besides the configured one (logged loudly) */
+  trustSigner?: string;
+}
+
+/** What a restore does with one target volume. */
+export interface TargetPlan {
+  target: string;
+  /** absent: created */
+  create: boolean;
+  /** --force: the old content is copied here (verified) before the target is emptied */
+  keepOldAs: string | null;
+  /** holds an unfinished restore's output (src/repo/restore-journal.ts): emptied and written again, no --force needed */
+  rewrite: boolean;
+  /** already restored and verified by an earlier run of this restore: skipped */
+  skip: boolean;
+}
+
+export interface RestorePlan {
+  id: string;
+  from: string;
+  volumes: ({ name: string } & TargetPlan)[];
+  databases: ({ container: string; engine: string; databases: string[]; volume: string } & Omit<TargetPlan, 'target'>)[];
+  stop: string[];
+  /** `stop` grouped into waves stopped together */
+  stopWaves: string[][];
+  start: string[];
+}
+
+export interface RestoreSummary {
+  id: string;
+  plan: RestorePlan;
+  /** per component: what is done (the journal's view; on failure, what failed and why) */
+  components: JournalComponent[];
+  /** the command that resumes this restore (after a failure) */
+  resume: string | null;
+  rtoMs: number;
+  rpoSeconds: number;
+  volumes: { name: string; target: string; entries: number }[];
+  databases: DbRestoreResult[];
+  services: ServiceState[];
+  warnings: string[];
+}
+
+const KEEP_SUFFIX = '_pre-restore_';
+const stamp = () => new Date().toISOString().replace(/[-:]/g, '').slice(0, 15).toLowerCase();
+
+/** `<volume>_pre-restore_<now>`, made unique (a second --force never merges into an earlier copy). */
+async function keepName(docker: Docker, volume: string, taken: Set<string>): Promise<string> {
+  const base = `${volume}${KEEP_SUFFIX}${stamp()}`;
+  for (let i = 1; ; i++) {
+    const name = i === 1 ? base : `${base}-${i}`;
+    if (taken.has(name)) continue;
+    if (!(await docker.getVolume(name).inspect().then(() => true, () => false))) { taken.add(name); return name; }
+  }
+}
+
+/** The command that runs this restore again (and so resumes it). */
+function resumeCommand(id: string, opts: RestoreOptions): string {
+  return ['dr restore', id, ...(opts.from ? ['--from', opts.from] : []), ...(opts.volumes ?? []).flatMap((v) => ['--volume', v]),
+    ...(opts.dbs ?? []).flatMap((d) => ['--db', d]), ...(opts.force ? ['--force'] : [])].join(' ');
+}
+
+/** Is the volume absent, or present and empty? (reads at most two tar entries) */
+async function volumeState(docker: Docker, name: string, image: string): Promise<'absent' | 'empty' | 'non-empty'> {
+  const exists = await docker.getVolume(name).inspect().then(() => true, () => false);
+  if (!exists) return 'absent';
+  const helper = await createHelper(docker, image, name, true, 'restore');
+  try {
+    const s = await volumeTar(helper, name);
+    let bytes = 0;
+    for await (const c of s) {
+      bytes += (c as Buffer).length;
+      // an empty volume is one directory header + the end-of-archive blocks: well under 4 KiB
+      if (bytes > 4096) { s.destroy(); return 'non-empty'; }
+    }
+    return bytes > 3 * 512 + 1024 ? 'non-empty' : 'empty';
+  } finally {
+    await helper.remove({ force: true, v: true }).catch(() => {});
+  }
+}
+
+export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<RestoreSummary> {
+  const backToDefault = restoreGcMode(); // flat memory with large indexes and a slow tar -x (src/core/memory.ts)
+  try {
+    return await restore(ctx, opts);
+  } finally {
+    backToDefault(); // a daemon's drill must not leave its backups in restore mode
+  }
+}
+
+async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSummary> {
+  const t0 = Date.now();
+  const { config, log } = ctx;
+  const { identities, trust } = identitiesFrom(config, 'dr restore', opts.trustSigner);
+  const suffix = opts.suffix ?? '';
+  if (suffix && !/^[A-Za-z0-9_.-]+$/.test(suffix)) throw new DrError(`--suffix ${JSON.stringify(suffix)}: use letters, digits, "_", "." or "-"`, ExitCode.usage);
+  if (opts.latest && opts.id) throw new DrError('give either a backup id or --latest', ExitCode.usage);
+  if (!opts.latest && !opts.id) throw new DrError('which backup? give its id (dr list shows them) or --latest', ExitCode.usage);
+  // the backup is read from the first destination holding a committed copy (local first), or from --from
+  const { id, storage } = await locateBackup(selectDestinations(config, opts.from, log), opts.latest ? undefined : opts.id);
+  log.info({ id, from: `${storage.kind} ${storage.location}` }, 'restoring');
+  const docker = await ctx.docker();
+  await mkdir(config.localDir, { recursive: true, mode: 0o700 });
+  const lock = opts.dryRun || opts.lockHeld ? null : await acquireLock(config.localDir, `dr restore ${id}`, config.lockStaleSec, log);
+  // an in-place restore keeps a journal of what it has verified (src/repo/restore-journal.ts); a side-by-side one
+  // touches nothing of the stack, and a drill cleans up after itself
+  const journaled = !suffix && !opts.dryRun;
+  const resume = resumeCommand(id, opts);
+  const abort = new AbortController();
+  const signal = abort.signal;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signal.aborted) { log.warn({ signal: sig }, 'still cleaning up after the interrupt: temporary containers are being removed, old content put back'); return; }
+    log.warn({ signal: sig }, 'interrupted: stopping the restore; temporary containers are removed, nothing is started on a volume that is not verified');
+    abort.abort(new DrError(`restore of ${id} interrupted by ${sig}`, ExitCode.failed, journaled ? `run the same command again to resume: ${resume}` : undefined));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const quiescer = new Quiescer(docker, config.localDir, log, config.stopTimeoutSec);
+  const created: string[] = [];
+  /** this run's components, by target volume */
+  const comps = new Map<string, JournalComponent>();
+  let journal: RestoreJournalData | null = null;
+  const record = async () => { if (journal) await writeRestoreJournal(config.localDir, journal); };
+  /** --force targets whose old content was copied (verified) and then removed from the target */
+  const wiped = new Map<string, { keptAs: string; image: string }>();
+  let plan: RestorePlan | null = null;
+  let copying: string | null = null;
+  let stack: ContainerInfo[] = [];
+  let ok = false;
+  try {
+    if (lock) {
+      await recoverStopped(docker, config.localDir, log);
+      // helpers and temporary DB containers of an interrupted restore (kill -9), running or not
+      await removeStaleHelpers(docker, true);
+    }
+    // 1. the manifest: readable, known format, signed by the trusted key
+    const m = await readManifest(storage, id);
+    const { problem: sig } = checkTrustedSignature(m, trust, 'dr restore', id, log);
+    if (sig) throw new CheckError(`backup ${id}: ${sig}; refusing to restore`, 'restore another backup (dr list), or check DR_AGE_IDENTITY_FILE / DR_SIGNING_PUBLIC_KEY');
+    if (m.format !== FORMAT) throw new CheckError(`backup ${id} has format ${m.format}; this dr reads ${FORMAT}`);
+
+    // 2. scope
+    const full = !opts.volumes?.length && !opts.dbs?.length;
+    const dbs: DatabaseRecord[] = m.databases.filter((d) => full || opts.dbs?.some((x) => x === d.container || d.databases.some((n) => n.name === x)));
+    // a database volume comes back through its dump (replayed and compared table by table); the raw copy a
+    // cold backup also holds is restored only when asked for by --volume
+    const fromDumps = new Set(dbs.flatMap((d) => d.dataVolumes));
+    const vols: VolumeRecord[] = m.volumes.filter((v) => v.part && (full ? !fromDumps.has(v.name) : opts.volumes?.includes(v.name)));
+    for (const want of opts.volumes ?? []) {
+      const v = m.volumes.find((x) => x.name === want);
+      if (!v) throw new DrError(`--volume ${want}: backup ${id} has no such volume (it has ${m.volumes.map((x) => x.name).join(', ')})`, ExitCode.usage);
+      if (!v.part) throw new DrError(`--volume ${want}: this volume is covered by the dump of ${v.coveredBy?.slice(5)}; restore it with --db ${v.coveredBy?.slice(5)}`, ExitCode.usage);
+    }
+    for (const want of opts.dbs ?? []) {
+      if (!m.databases.some((d) => d.container === want || d.databases.some((n) => n.name === want))) {
+        throw new DrError(`--db ${want}: backup ${id} has no such database container or database`, ExitCode.usage);
+      }
+    }
+
+    // 3. check every part this restore will use, before writing anything: stored size and SHA-256 against the
+    //    signed manifest, the age header opens, every index entry is safe. --dry-run reads every part in full
+    //    (decrypt, decompress, plaintext SHA-256, each tar entry sanitised and compared with the index).
+    const parts = (keys: (string | null)[]) => keys.filter((k): k is string => !!k).map((k) => {
+      const p = m.parts.find((x) => x.key === k);
+      if (!p) throw new CheckError(`backup ${id}: the manifest names part ${k} but does not describe it`);
+      return p;
+    });
+    const indexes = new Map<string, Awaited<ReturnType<typeof loadIndex>>>();
+    for (const v of vols) {
+      signal.throwIfAborted();
+      const [vp, ip] = parts([v.part, v.index]) as [PartRecord, PartRecord];
+      // the index loads while the volume part's stored bytes are hashed (both only read); a failure of the
+      // index stops the hashing, and is the one reported
+      let indexFailed = false;
+      const [loaded, checked] = await untilAborted(Promise.allSettled([
+        loadIndex(storage, m, ip, identities).catch((err: unknown) => { indexFailed = true; throw err; }),
+        opts.dryRun ? null : precheckPart(storage, m, vp, identities, () => indexFailed || signal.aborted),
+      ]), signal);
+      if (loaded.status === 'rejected') throw loaded.reason;
+      if (checked.status === 'rejected') throw checked.reason;
+      const index = loaded.value;
+      const bad = indexProblem(v.name, index);
+      if (bad) throw bad;
+      if (opts.dryRun) {
+        const checker = tarChecker(v.name, index);
+        await untilAborted(readPart(storage, m, vp, identities, checker.sink), signal);
+        if (checker.diffs.length) throw new CheckError(`volume ${v.name}: the archive differs from its index: ${checker.diffs.slice(0, 10).join('; ')}`);
+      }
+      indexes.set(v.name, index);
+    }
+    for (const d of dbs) {
+      for (const p of parts([...d.databases.map((x) => x.part), ...d.extraParts.map((x) => x.part)])) {
+        await untilAborted(opts.dryRun ? readPart(storage, m, p, identities) : precheckPart(storage, m, p, identities), signal);
+      }
+    }
+    log.info({ id, volumes: vols.length, databases: dbs.length }, opts.dryRun ? 'every part read in full and checked' : 'every part checked: signature, stored SHA-256, age header, index entries');
+
+    // 4. plan: targets must be fresh (absent or empty) unless --force, or hold an unfinished restore's output
+    // after the checks (which may take minutes from S3): what runs now decides what is stopped
+    const { report } = await discover(docker, config, ctx.dockerEndpoint).catch(() => ({ report: null }));
+    stack = report?.containers ?? [];
+    const prev = journaled ? await readRestoreJournal(config.localDir) : null;
+    // targets holding restore output that is not verified: not user data, so written again without --force
+    const owned = new Set(prev?.components.filter((c) => unfinished(c) && c.owned).map((c) => c.target) ?? []);
+    // components an earlier, unfinished run of this same restore verified: skipped (also with --force: the
+    // same command resumes; once the restore is finished, a new run redoes everything)
+    const verifiedBefore = new Set(prev && prev.id === id ? prev.components.filter((c) => c.state === 'verified').map((c) => c.target) : []);
+    if (prev && prev.id !== id && owned.size) {
+      log.warn({ restore: prev.id, volumes: [...owned] }, `an unfinished restore of ${prev.id} left volumes that are not verified; this restore of ${id} writes over the ones it restores`);
+    }
+    const anyImage = (prefer: string[]) => prefer.find(Boolean) ?? stack[0]?.imageId ?? m.databases[0]?.imageId;
+    const p: RestorePlan = plan = { id, from: `${storage.kind} ${storage.location}`, volumes: [], databases: [], stop: [], stopWaves: [], start: [] };
+    const refuse: string[] = [];
+    const keepNames = new Set<string>();
+    const target = async (name: string, image: string): Promise<TargetPlan> => {
+      const t = name + suffix;
+      if (verifiedBefore.has(t)) return { target: t, create: false, keepOldAs: null, rewrite: false, skip: true };
+      const st = await volumeState(docker, t, image);
+      const rewrite = st === 'non-empty' && owned.has(t);
+      if (st === 'non-empty' && !rewrite && !opts.force) refuse.push(`volume ${t} is not empty`);
+      const keepOldAs = st === 'non-empty' && !rewrite && opts.force ? await keepName(docker, t, keepNames) : null;
+      return { target: t, create: st === 'absent', keepOldAs, rewrite, skip: false };
+    };
+    for (const v of vols) {
+      const img = anyImage([stack.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '', m.containers.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '']);
+      p.volumes.push({ name: v.name, ...(await target(v.name, img!)) });
+    }
+    for (const d of dbs) {
+      const vol = d.dataVolumes[0];
+      if (!vol) throw new DrError(`${d.container}: the backup records no data volume for it`);
+      const { target: volume, ...t } = await target(vol, d.imageId);
+      p.databases.push({ container: d.container, engine: d.engine, databases: d.databases.map((x) => x.name), volume, ...t });
+    }
+    if (refuse.length) {
+      throw new DrError(`refusing to restore: ${refuse.join('; ')}`, ExitCode.failed,
+        `restore side by side with --suffix, remove the volume, or pass --force (the old content is first copied to <volume>${KEEP_SUFFIX}<time> and checked)`);
+    }
+    if (!suffix) {
+      const targets = new Set([...p.volumes.map((v) => v.name), ...dbs.flatMap((d) => d.dataVolumes)]);
+      const users = stack.filter((c) => !c.excluded && c.mounts.some((mt) => targets.has(mt.volume)));
+      const writers = stack.filter((c) => c.writer && !c.excluded);
+      const stopSet = new Set([...users, ...writers].filter((c) => c.running).map((c) => c.name));
+      p.stopWaves = stopWavesOf(stack.filter((c) => stopSet.has(c.name)).map((c) => ({ name: c.name, dependsOn: c.dependsOn })));
+      p.stop = p.stopWaves.flat();
+      // containers an earlier, unfinished restore left stopped come back with this one
+      const leftStopped = lock ? await stoppedByDr(config.localDir) : [];
+      p.start = full ? stack.filter((c) => !c.excluded).map((c) => c.name) : [...new Set([...stopSet, ...leftStopped.filter((n) => stack.some((c) => c.name === n))])];
+      const missing = dbs.filter((d) => !stack.some((c) => c.name === d.container));
+      if (missing.length) {
+        throw new DrError(`the stack's containers ${missing.map((d) => d.container).join(', ')} do not exist on this host`, ExitCode.failed,
+          'bring the stack definition back first (RESTORE.md): docker compose -f docker-compose.yml up --no-start');
+      }
+    }
+    if (opts.dryRun) {
+      return { id, plan: p, components: [], resume: null, rtoMs: Date.now() - t0, rpoSeconds: Math.round((Date.now() - Date.parse(m.finishedAt)) / 1000), volumes: [], databases: [], services: [], warnings: [] };
+    }
+
+    // 5. the journal first; then stop what uses the targets; old content kept and checked (--force); targets
+    //    holding an unfinished restore's output emptied; missing volumes created
+    for (const v of p.volumes) comps.set(v.target, { kind: 'volume', name: v.name, target: v.target, state: v.skip ? 'verified' : 'pending', owned: !v.keepOldAs });
+    for (const d of p.databases) comps.set(d.volume, { kind: 'database', name: d.container, target: d.volume, state: d.skip ? 'verified' : 'pending', owned: !d.keepOldAs });
+    // an interrupted --force run already copied (and checked) the old content and emptied the target: that
+    // copy stays the one to put back if this run fails
+    for (const c of prev?.components ?? []) {
+      const mine = comps.get(c.target);
+      if (!mine || !c.keptAs || !unfinished(c) || mine.state === 'verified') continue;
+      if (!(await docker.getVolume(c.keptAs).inspect().then(() => true, () => false))) continue;
+      mine.keptAs = c.keptAs;
+      const rec = m.volumes.find((v) => v.name === c.target); // journaled: in place, so the target is the volume's own name
+      wiped.set(c.target, { keptAs: c.keptAs, image: anyImage([m.containers.find((x) => x.name === rec?.mountedBy[0]?.container)?.imageId ?? ''])! });
+    }
+    if (journaled) {
+      const others = (prev?.components ?? []).filter((c) => !comps.has(c.target) && unfinished(c));
+      journal = { id, pid: process.pid, startedAt: new Date().toISOString(), updatedAt: '', resume, components: [...others, ...comps.values()] };
+      await record();
+    }
+    // nothing starts on a volume of this restore that is not verified — not even the crash safety net
+    const notVerified = () => new Set(journal ? journal.components.filter(unfinished).map((c) => c.target) : [...comps.values()].filter(unfinished).map((c) => c.target));
+    quiescer.holdIf = (name) => {
+      const bad = stack.find((c) => c.name === name)?.mounts.find((mt) => notVerified().has(mt.volume));
+      return bad ? `volume ${bad.volume} is not restored and verified` : null;
+    };
+    await removeStaleHelpers(docker);
+    await quiescer.stop(p.stopWaves);
+    const labelsFor = (name: string, labels: Record<string, string>) => ({
+      ...(suffix ? { ...Object.fromEntries(Object.entries(labels).filter(([k]) => !k.startsWith('com.docker.compose.'))), 'dr.restored-from': `${id}:${name}` } : labels),
+      ...(opts.volumeLabels ?? {}),
+    });
+    for (const t of [...p.volumes.map((v) => ({ name: v.name, target: v.target, create: v.create, keepOldAs: v.keepOldAs, rewrite: v.rewrite, skip: v.skip })),
+      ...p.databases.map((d) => ({ name: dbs.find((x) => x.container === d.container)!.dataVolumes[0]!, target: d.volume, create: d.create, keepOldAs: d.keepOldAs, rewrite: d.rewrite, skip: d.skip }))]) {
+      if (t.skip) continue;
+      signal.throwIfAborted();
+      const rec = m.volumes.find((v) => v.name === t.name);
+      const image = anyImage([m.containers.find((c) => c.name === rec?.mountedBy[0]?.container)?.imageId ?? ''])!;
+      if (t.keepOldAs) {
+        copying = t.keepOldAs; // an unfinished copy is removed by the clean-up (the target is untouched)
+        const n = await untilAborted(copyVerified(docker, t.target, t.keepOldAs, image, { 'dr.exclude': 'true', 'dr.pre-restore-of': t.target, 'dr.pre-restore-backup': id }), signal);
+        copying = null;
+        Object.assign(comps.get(t.target)!, { keptAs: t.keepOldAs, owned: true });
+        wiped.set(t.target, { keptAs: t.keepOldAs, image });
+        await record();
+        log.warn({ volume: t.target, keptAs: t.keepOldAs, entries: n }, 'old content copied and checked entry by entry; remove that volume once the restore is confirmed');
+        await emptyVolume(docker, t.target, image, `its old content is safe in ${t.keepOldAs}`);
+      } else if (t.rewrite) {
+        await emptyVolume(docker, t.target, image, 'it holds an unfinished restore\'s output');
+      }
+      if (t.create) {
+        await docker.createVolume({ Name: t.target, Driver: rec?.driver ?? 'local', Labels: labelsFor(t.name, rec?.labels ?? {}) });
+        created.push(t.target);
+      }
+    }
+
+    // 6. volumes: write, then re-read everything and compare with the index
+    const volumeResults: RestoreSummary['volumes'] = [];
+    for (const pv of p.volumes) {
+      if (pv.skip) { log.info({ volume: pv.target }, 'already restored and verified by an earlier run of this restore: skipped'); continue; }
+      signal.throwIfAborted();
+      await hold(`restore:volume:${pv.name}`, signal);
+      const comp = comps.get(pv.target)!;
+      comp.state = 'writing';
+      await record();
+      const v = vols.find((x) => x.name === pv.name)!;
+      const [vp] = parts([v.part]) as [PartRecord];
+      const image = anyImage([stack.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '', m.containers.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? ''])!;
+      const mp = await localMountpoint(await docker.getVolume(pv.target).inspect().then((x) => x.Mountpoint, () => undefined), true);
+      // every entry passes the gate (safe, and exactly as the index lists it) before the extractor sees it;
+      // then every restored entry is re-read and compared with the index
+      const index = indexes.get(v.name)!;
+      const plain = await openPlain(storage, m, vp, identities);
+      let result: { diffs: string[]; entries: number };
+      if (mp) {
+        // GNU tar straight into the volume's directory; the re-read follows tar's progress (tar -v)
+        const rr = rereader(pv.target, mp, index);
+        const gate = tarGate(v.name, index, (path) => rr.entry(path));
+        let lines = 0;
+        const progress = new Writable({
+          write(c: Buffer, _e, cb) {
+            for (let i = c.indexOf(10); i !== -1; i = c.indexOf(10, i + 1)) lines++;
+            rr.started(lines - 1);
+            cb();
+          },
+        });
+        // 64 KiB records (-b 128): tar empties the pipe in one read instead of six 10 KiB ones, so Node writes
+        // to it in 64 KiB steps instead of 10 KiB ones (a wake-up each)
+        try {
+          await pipeline(plain, gate.stream, toolStage('tar', ['-C', mp, '-x', '-v', '-p', '-b', '128', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${pv.target}`), progress, { signal });
+          result = await untilAborted(rr.finish(), signal);
+        } finally {
+          await rr.close();
+        }
+      } else {
+        const gate = tarGate(v.name, index);
+        const helper = await createHelper(docker, image, pv.target, false, 'restore');
+        try {
+          await untilAborted(Promise.all([helper.putArchive(gate.stream, { path: '/vol' }), pipeline(plain, gate.stream, { signal })]), signal);
+        } finally {
+          await helper.remove({ force: true, v: true }).catch(() => {});
+        }
+        await fixRoot(docker, image, pv.target, index.get('.'));
+        const checker = tarChecker(pv.target, index, false);
+        const back = await readVolume(docker, pv.target, image);
+        try {
+          await pipeline(back.stream, checker.sink, { signal });
+        } finally {
+          await back.done();
+        }
+        result = { diffs: checker.diffs, entries: checker.entries() };
+      }
+      if (result.diffs.length) throw new CheckError(`volume ${pv.target} differs from the backup after restore: ${result.diffs.slice(0, 10).join('; ')}`);
+      comp.state = 'verified';
+      await record();
+      volumeResults.push({ name: v.name, target: pv.target, entries: result.entries });
+      log.info({ volume: pv.target, entries: result.entries, via: mp ? 'tar' : 'api' }, 'volume restored and verified');
+    }
+
+    // 7. databases: replay into throwaway containers, compare table statistics
+    const dbResults: DbRestoreResult[] = [];
+    for (const pd of p.databases) {
+      if (pd.skip) { log.info({ container: pd.container, volume: pd.volume }, 'already restored and verified by an earlier run of this restore: skipped'); continue; }
+      signal.throwIfAborted();
+      await hold(`restore:db:${pd.container}`, signal);
+      const comp = comps.get(pd.volume)!;
+      comp.state = 'writing';
+      await record();
+      const d = dbs.find((x) => x.container === pd.container)!;
+      const stackC = stack.find((c) => c.name === d.container);
+      const ins = stackC ? await docker.getContainer(stackC.id).inspect() : null;
+      if (!ins && d.engine !== 'redis') {
+        throw new DrError(`${d.container} does not exist on this host, so there is no environment to initialise its database with`, ExitCode.failed,
+          'bring the stack definition back first: docker compose -f docker-compose.yml up --no-start');
+      }
+      dbResults.push(await untilAborted(restoreDatabase({
+        docker, manifest: m, db: d, storage, identities, volume: pd.volume, log, signal,
+        template: { env: ins?.Config.Env ?? [], cmd: ins?.Config.Cmd ?? [], entrypoint: (ins?.Config.Entrypoint as string[] | null | undefined) ?? null },
+      }), signal));
+      comp.state = 'verified';
+      await record();
+      log.info({ container: d.container, volume: pd.volume }, 'database restored and verified');
+    }
+
+    // every component is restored and verified: from here on, nothing holds the stack back
+    if (journaled) { await removeRestoreJournal(config.localDir); journal = null; }
+
+    // 8. the stack back, healthy
+    let services: ServiceState[] = [];
+    if (!suffix) {
+      await hold('restore:start', signal);
+      await quiescer.restartAll(); // containers that were running come back in reverse stop order …
+      const fresh = (await discover(docker, config, ctx.dockerEndpoint)).report.containers;
+      services = await untilAborted(startAndWait(docker, fresh, p.start, config.healthTimeoutSec, log), signal); // … then everything, healthy
+    }
+    const warnings = dbResults.flatMap((d) => d.warnings);
+    const unhealthy = services.filter((s) => !s.ok);
+    ok = true;
+    const summary: RestoreSummary = {
+      id, plan: p, components: [...comps.values()], resume: null, rtoMs: Date.now() - t0, rpoSeconds: Math.round((Date.now() - Date.parse(m.finishedAt)) / 1000),
+      volumes: volumeResults, databases: dbResults, services, warnings,
+    };
+    if (unhealthy.length) {
+      throw Object.assign(new DrError(`restore ${id} written and verified, but ${unhealthy.map((s) => `${s.name} is ${s.health ?? s.state}`).join(', ')}`, ExitCode.partial,
+        'check the container logs (docker logs NAME); the data is restored'), { summary });
+    }
+    return summary;
+  } catch (err) {
+    if (!ok) {
+      const error = signal.aborted ? signal.reason as Error : err;
+      await failed(error).catch((e: unknown) => log.error({ err: errorMessage(e) }, 'the clean-up after the failed restore failed'));
+      throw error;
+    }
+    throw err;
+  } finally {
+    const failures = await quiescer.restartAll();
+    for (const f of failures) log.error(f);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await lock?.release();
+  }
+
+  /**
+   * Nothing half-done: temporary containers go (running or not); the component being written is marked
+   * failed; --force targets not verified get their old content back (checked); volumes this run created that
+   * hold nothing verified are removed (all of them, for a side-by-side restore); the journal keeps what is
+   * verified, so the same command resumes.
+   */
+  async function failed(err: unknown): Promise<void> {
+    await removeStaleHelpers(docker, true).catch(() => {});
+    if (copying) await docker.getVolume(copying).remove().catch((e: unknown) => log.warn({ volume: copying, err: errorMessage(e) }, 'could not remove the unfinished copy of the old content'));
+    const why = errorMessage(err);
+    for (const c of comps.values()) if (c.state === 'writing') { c.state = 'failed'; c.error = why; }
+    for (const [t, w] of wiped) {
+      const c = comps.get(t)!;
+      if (!unfinished(c)) continue;
+      try {
+        await emptyVolume(docker, t, w.image, `its old content is safe in ${w.keptAs}`);
+        const n = await copyVerified(docker, w.keptAs, t, w.image, null);
+        c.state = 'old-content';
+        c.error = `${c.error ?? why}; the old content was put back (${n} entries checked)`;
+        log.warn({ volume: t, from: w.keptAs, entries: n }, 'the restore failed: the old content was put back and checked');
+      } catch (e) {
+        c.state = 'failed';
+        c.error = `${c.error ?? why}; putting the old content back failed too (${errorMessage(e)}): it is in volume ${w.keptAs}; put it back with: ` +
+          `docker run --rm --network none -v ${w.keptAs}:/from:ro -v ${t}:/to --entrypoint sh ${w.image.replace(/^sha256:/, '').slice(0, 12)} -c 'find /to -mindepth 1 -delete && cd /from && tar -cf - . | tar -C /to -xpf -'`;
+        log.error({ volume: t, keptAs: w.keptAs }, c.error);
+      }
+    }
+    for (const v of created) {
+      const c = comps.get(v);
+      // in place, a verified volume is kept (the rerun resumes); a side-by-side restore cannot be resumed, so
+      // a failed one leaves nothing behind
+      if (c && !unfinished(c) && journaled) continue;
+      await docker.getVolume(v).remove().catch(() => {});
+      if (c && c.state === 'pending') c.error ??= 'not started';
+    }
+    if (journal) {
+      if (journal.components.some(unfinished)) await record();
+      else { await removeRestoreJournal(config.localDir); journal = null; }
+    }
+    if (plan) Object.assign(err as object, { summary: partialSummary() });
+  }
+
+  function partialSummary(): RestoreSummary {
+    return {
+      id: plan!.id, plan: plan!, components: [...comps.values()], resume: journal ? resume : null, rtoMs: Date.now() - t0, rpoSeconds: 0,
+      volumes: [], databases: [], services: [], warnings: [],
+    };
+  }
+}
+
+/** The archive API does not apply the root entry (./) to the volume's root: owner and mode are set here. */
+async function fixRoot(docker: Docker, image: string, volume: string, root: IndexEntry | undefined): Promise<void> {
+  if (!root) return;
+  const c = await docker.createContainer({
+    Image: image, Entrypoint: ['sh', '-c', `chown ${root.uid}:${root.gid} /vol && chmod ${root.mode.toString(8)} /vol`], Cmd: [], User: '0:0',
+    Labels: { 'dr.helper': 'restore', 'dr.exclude': 'true' }, HostConfig: { Binds: [`${volume}:/vol`], NetworkMode: 'none' },
+  });
+  try {
+    await c.start();
+    const r = await c.wait() as { StatusCode: number };
+    if (r.StatusCode !== 0) throw new DrError(`volume ${volume}: could not set the owner and mode of its root directory`);
+  } finally {
+    await c.remove({ force: true, v: true }).catch(() => {});
+  }
+}
+
+/**
+ * Copies the content of volume `from` into volume `to` (created, with `labels`, when given) through the
+ * archive API, indexing every entry on the way (type, mode, owner, size, SHA-256), then reads `to` back and
+ * compares every entry with that index. Returns the number of entries; throws on any difference.
+ */
+async function copyVerified(docker: Docker, from: string, to: string, image: string, labels: Record<string, string> | null): Promise<number> {
+  if (labels) await docker.createVolume({ Name: to, Labels: labels });
+  const index = new Map<string, IndexEntry>();
+  const src = await createHelper(docker, image, from, true, 'restore');
+  const dst = await createHelper(docker, image, to, false, 'restore');
+  try {
+    const scanner = tarEntries(`volume ${from}`, (e) => { index.set(e.path, e); });
+    const scan = new Transform({
+      transform(c: Buffer, _e, cb) { try { scanner.scan(c); cb(null, c); } catch (err) { cb(err as Error); } },
+      flush(cb) { try { scanner.finish(); cb(); } catch (err) { cb(err as Error); } },
+    });
+    await Promise.all([dst.putArchive(scan, { path: '/vol' }), pipeline(await volumeTar(src, from), scan)]);
+  } finally {
+    await src.remove({ force: true, v: true }).catch(() => {});
+    await dst.remove({ force: true, v: true }).catch(() => {});
+  }
+  await fixRoot(docker, image, to, index.get('.'));
+  const checker = tarChecker(to, index, false);
+  const back = await readVolume(docker, to, image);
+  try {
+    await pipeline(back.stream, checker.sink);
+  } finally {
+    await back.done();
+  }
+  if (checker.diffs.length) throw new CheckError(`the copy of volume ${from} in ${to} differs from it: ${checker.diffs.slice(0, 10).join('; ')}`);
+  if (checker.entries() !== index.size) throw new CheckError(`the copy of volume ${from} in ${to} has ${checker.entries()} entries, the volume ${index.size}`);
+  return index.size;
+}
+
+/** Removes everything inside `volume` (the volume itself stays). `safe` says where its content is, for the error. */
+async function emptyVolume(docker: Docker, volume: string, image: string, safe: string): Promise<void> {
+  const wipe = await docker.createContainer({
+    Image: image, Entrypoint: ['sh', '-c', 'find /vol -mindepth 1 -delete'], Cmd: [], User: '0:0', Labels: { 'dr.helper': 'restore', 'dr.exclude': 'true' },
+    HostConfig: { Binds: [`${volume}:/vol`], NetworkMode: 'none' },
+  });
+  try {
+    await wipe.start();
+    const r = await wipe.wait() as { StatusCode: number };
+    if (r.StatusCode !== 0) throw new DrError(`could not empty volume ${volume} (${safe})`);
+  } finally {
+    await wipe.remove({ force: true, v: true }).catch(() => {});
+  }
+}
