@@ -1,14 +1,8 @@
-/** What every command starts from: validated config, a logger, and (on demand) the Docker engine. */
-import { loadEnv, readConfig, describeDocker, type Config } from '../core/config.ts';
-import { createLogger, type Logger } from '../core/log.ts';
+/** The wiring of a command's context: configuration from the environment, the logger, the Docker connection. */
+import { loadEnv, readConfig, describeDocker } from '../core/config.ts';
+import { createLogger } from '../core/log.ts';
+import type { Context } from '../core/context.ts';
 import { connectDocker, type Docker } from '../docker/client.ts';
-
-export interface Context {
-  config: Config;
-  log: Logger;
-  docker(): Promise<Docker>;
-  dockerEndpoint: string;
-}
 
 export function createContext(env = process.env): Context {
   const config = readConfig(loadEnv(env));

@@ -1,7 +1,7 @@
 /** The `dr` command line (commander). Only commands that work are registered. */
 import { Command, CommanderError } from 'commander';
 import { createContext } from './context.ts';
-import { recoverIfIdle } from '../docker/quiesce.ts';
+import { recoverIfIdle } from '../stack/quiesce.ts';
 import { DrError, ExitCode, errorMessage } from '../core/errors.ts';
 import { scrub } from '../core/redact.ts';
 import { statusCommand } from './commands/status.ts';

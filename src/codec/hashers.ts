@@ -19,7 +19,7 @@ import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../core/workers.ts';
 import { Duplex, type Transform, type Writable } from 'node:stream';
 import { DrError } from '../core/errors.ts';
-import { drained } from '../docker/exec.ts';
+import { drained } from '../core/streams.ts';
 import { flowed } from '../core/memory.ts';
 import type { FromWorker, ToWorker } from './hash-worker.ts';
 

@@ -17,14 +17,7 @@ import { entryDiff, resolveHardlink } from '../tar/entry-diff.ts';
 import type { Manifest, PartRecord } from '../repo/manifest.ts';
 import type { Storage } from '../storage/types.ts';
 import { LocalStorage } from '../storage/local.ts';
-import { DrError, ExitCode, errorMessage } from '../core/errors.ts';
-
-export class CheckError extends DrError {
-  constructor(message: string, hint?: string) {
-    super(message, ExitCode.verifyFailed, hint);
-    this.name = 'CheckError';
-  }
-}
+import { CheckError, errorMessage } from '../core/errors.ts';
 
 export function nullSink(): Writable {
   return new Writable({ highWaterMark: 1 << 20, write(_c, _e, cb) { cb(); } });

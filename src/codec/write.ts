@@ -12,7 +12,7 @@ import { constants as zc, createGzip, createZstdCompress, createGunzip, createZs
 import { createEncryptStream } from './age.ts';
 import type { Compression, PartKind, PartRecord } from '../repo/manifest.ts';
 import type { DestSet } from '../storage/destset.ts';
-import { drained } from '../docker/exec.ts';
+import { drained } from '../core/streams.ts';
 import { DrError } from '../core/errors.ts';
 import { holdTap } from '../core/hold.ts';
 import { flowed } from '../core/memory.ts';

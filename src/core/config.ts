@@ -116,6 +116,25 @@ export const SCHEMA: readonly VarSpec[] = [
     help: 'Uncommitted backups (no manifest) older than this are removed by the next backup.' },
 ];
 
+/** An S3 destination's settings (src/storage/s3.ts). */
+export interface S3Settings {
+  endpoint?: string;
+  region: string;
+  bucket: string;
+  prefix: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  forcePathStyle: boolean;
+  sse?: string;
+  storageClass?: string;
+  partSizeMB: number;
+  maxAttempts: number;
+  /** idle timeout of one request, seconds */
+  timeoutSec?: number;
+  /** page size asked for in listings (MaxKeys, MaxUploads; S3's own limit is 1000); tests use small pages */
+  pageSize?: number;
+}
+
 export interface Config {
   volumePrefix: string;
   expectedVolumes: string[];
@@ -130,7 +149,7 @@ export interface Config {
   identityFile: string | undefined;
   signingPublicKey: string | undefined;
   healthTimeoutSec: number;
-  s3: import('../storage/s3.ts').S3Settings | undefined;
+  s3: S3Settings | undefined;
   pruneAfterBackup: boolean;
   daemon: { schedule: string; jitterSec: number; port: number; address: string; healthMaxAgeSec: number; verifySchedule?: string; verifyLevel: 'quick' | 'read' | 'full' };
   notify: { webhookUrl?: string; telegram?: { token: string; chatId: string; apiUrl: string }; onSuccess: boolean };

@@ -30,6 +30,14 @@ export class DrError extends Error {
   }
 }
 
+/** A verification found a difference (exit 4): a part, an entry or a table that does not match the manifest. */
+export class CheckError extends DrError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.verifyFailed, hint);
+    this.name = 'CheckError';
+  }
+}
+
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);

@@ -23,14 +23,8 @@
  */
 import { createHash, hash, type Hash } from 'node:crypto';
 import { Writable } from 'node:stream';
+import type { DumpStats, TableStats } from '../repo/manifest.ts';
 
-export interface TableStats {
-  rows: number;
-  /** 16 lowercase hex digits, see the algorithm above */
-  checksum: string;
-}
-/** MariaDB: the table name unquoted; PostgreSQL: the qualified name as written in the COPY statement. */
-export type DumpStats = Record<string, TableStats>;
 export interface DumpStatsSink extends Writable {
   /** The statistics, in dump order. Only valid once the stream has emitted 'finish'. */
   result(): DumpStats;

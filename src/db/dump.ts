@@ -26,12 +26,11 @@ import { mariadbLogin, mariadbClient, SYSTEM_SCHEMAS } from './mariadb/engine.ts
 import { postgresLogin } from './postgres/engine.ts';
 import { redisCli } from './redis/engine.ts';
 import { KeyspaceTap } from './redis/rdb.ts';
-import type { DbTarget } from './engine.ts';
+import type { DbTarget, DatabaseInfo } from './engine.ts';
 import { settledAll } from '../core/concurrency.ts';
 import { createMysqlDumpStats, createPgDumpStats } from './dump-stats.ts';
 import { storePart, EXT, type PartOptions } from '../codec/write.ts';
 import type { DatabaseRecord, PartRecord } from '../repo/manifest.ts';
-import type { DatabaseInfo } from '../docker/discover.ts';
 import type { DestSet } from '../storage/destset.ts';
 import type { Logger } from '../core/log.ts';
 import { DrError, errorMessage } from '../core/errors.ts';

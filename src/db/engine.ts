@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
+import type { EngineKind } from '../repo/manifest.ts';
 
-export type EngineKind = 'mariadb' | 'postgres' | 'redis';
 export const ENGINE_KINDS: readonly EngineKind[] = ['mariadb', 'postgres', 'redis'];
 
 /** A database container as an engine adapter sees it: the API handle and its environment (may hold secrets). */
@@ -28,4 +28,18 @@ export interface Engine {
   /** where the official image keeps its data inside the container */
   dataPath(env: Map<string, string>): string;
   probe(target: DbTarget): Promise<DbProbe>;
+}
+
+/** A database container of the stack, as discovery found it (src/stack/discover.ts). */
+export interface DatabaseInfo {
+  container: string;
+  engine: EngineKind;
+  image: string;
+  running: boolean;
+  version: string | null;
+  serverVersion: string | null;
+  databases: string[];
+  keys?: Record<string, number>;
+  dataVolumes: string[];
+  error: string | null;
 }

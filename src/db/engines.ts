@@ -1,7 +1,8 @@
 import { mariadb } from './mariadb/engine.ts';
 import { postgres } from './postgres/engine.ts';
 import { redis } from './redis/engine.ts';
-import type { Engine, EngineKind } from './engine.ts';
+import type { Engine } from './engine.ts';
+import type { EngineKind } from '../repo/manifest.ts';
 
 export const ENGINES: Record<EngineKind, Engine> = { mariadb, postgres, redis };
 
@@ -25,4 +26,4 @@ export function engineFromProcesses(commands: readonly string[]): EngineKind | u
   return undefined;
 }
 
-export type { Engine, EngineKind } from './engine.ts';
+export type { Engine } from './engine.ts';

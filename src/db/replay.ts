@@ -18,13 +18,13 @@ import { ENGINES } from './engines.ts';
 import { KEYSPACE_LUA, keyspaceArgs, parseKeyspaceReply, compareKeyspace, infoKeyspaceDbs } from './redis/engine.ts';
 import type { DbTarget } from './engine.ts';
 import { mariadbDumpCmd, pgDumpCmd } from './dump.ts';
-import { createMysqlDumpStats, createPgDumpStats, type DumpStats, type DumpStatsSink } from './dump-stats.ts';
-import { openPart, CheckError } from '../codec/read.ts';
+import { createMysqlDumpStats, createPgDumpStats, type DumpStatsSink } from './dump-stats.ts';
+import { openPart } from '../codec/read.ts';
 import { createHelper, HELPER_LABEL } from '../docker/volumes.ts';
-import type { DatabaseRecord, Manifest, PartRecord } from '../repo/manifest.ts';
+import type { DatabaseRecord, Manifest, PartRecord, DumpStats } from '../repo/manifest.ts';
 import type { Storage } from '../storage/types.ts';
 import type { Logger } from '../core/log.ts';
-import { DrError, errorMessage } from '../core/errors.ts';
+import { DrError, errorMessage, CheckError } from '../core/errors.ts';
 import { scrub } from '../core/redact.ts';
 import { hold } from '../core/hold.ts';
 

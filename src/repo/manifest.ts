@@ -3,14 +3,36 @@
  * canonical JSON (keys sorted, no whitespace) without the `signature` field.
  */
 import { sign, verify, createPublicKey, type KeyObject } from 'node:crypto';
-import type { EngineKind } from '../db/engine.ts';
-import type { DumpStats } from '../db/dump-stats.ts';
-import type { RedisKeyspace } from '../db/redis/rdb.ts';
 
 export const FORMAT = 'helpdesk-dr/1';
 
 export type Compression = 'zstd' | 'gzip' | 'none';
 export type PartKind = 'volume' | 'index' | 'dump';
+
+/** The database engines dr dumps and replays (src/db/<engine>/). */
+export type EngineKind = 'mariadb' | 'postgres' | 'redis';
+
+/** Per-table statistics of a logical dump (src/db/dump-stats.ts). */
+export interface TableStats {
+  rows: number;
+  /** 16 lowercase hex digits, see the algorithm above */
+  checksum: string;
+}
+/** MariaDB: the table name unquoted; PostgreSQL: the qualified name as written in the COPY statement. */
+export type DumpStats = Record<string, TableStats>;
+
+/** A Redis keyspace summary, read from the RDB as it streams (src/db/redis/rdb.ts; docs/FORMAT.md). */
+export interface DigestCount { count: number; digest: string }
+export interface VolatileBucket extends DigestCount { /** upper bound (inclusive) of the keys' expiry, ms since the epoch; null: no bound */ until: number | null }
+export interface DbKeyspace { persistent: DigestCount; /** only non-empty buckets, in bound order */ volatile: VolatileBucket[] }
+export interface RedisKeyspace {
+  /** ms since the epoch, just after SAVE returned: the buckets' bounds are fixed from it */
+  savedAt: number;
+  /** ascending upper bounds (inclusive) of the volatile buckets, ms since the epoch; one more bucket holds later expiries */
+  bounds: number[];
+  /** per logical database, `db0`, `db1`, … (only databases that hold keys) */
+  dbs: Record<string, DbKeyspace>;
+}
 
 export interface PartRecord {
   /** key relative to the backup folder, e.g. volumes/v2_glpi_files.tar.zst.age */
@@ -105,7 +127,7 @@ export function signManifest(m: Manifest, privateKey: KeyObject): Manifest {
 
 /**
  * Checks the signature and that the signer is one of `trusted` (base64 raw public keys). There is no
- * "any signer" mode: the key a manifest carries is not evidence of anything (see src/repo/keys.ts, Trust).
+ * "any signer" mode: the key a manifest carries is not evidence of anything (see src/repo/trust.ts, Trust).
  * Returns a problem description, or null when valid.
  */
 export function checkSignature(m: Manifest, trusted: readonly string[]): string | null {

@@ -5,7 +5,7 @@
  * and removed once every component is restored and verified (before the stack is started).
  *
  * While it exists:
- *   - no dr command starts a container that mounts a target volume not yet verified (src/docker/quiesce.ts
+ *   - no dr command starts a container that mounts a target volume not yet verified (src/stack/quiesce.ts
  *     recoverStopped: not after a failure, an interrupt or a kill -9);
  *   - `dr backup` refuses (a backup of half-restored volumes would be kept by the retention policy);
  *   - the same `dr restore` resumes: components marked verified are skipped, targets the restore owns

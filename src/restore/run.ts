@@ -18,30 +18,30 @@
  */
 import { mkdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
-import type { Context } from '../cli/context.ts';
-import { identitiesFrom, checkTrustedSignature } from '../repo/keys.ts';
+import type { Context } from '../core/context.ts';
+import { checkTrustedSignature } from '../repo/trust.ts';
 import { acquireLock } from '../repo/lock.ts';
 import { locateBackup, readManifest } from '../repo/catalog.ts';
 import { selectDestinations } from '../storage/destinations.ts';
 import { FORMAT, type PartRecord, type VolumeRecord, type DatabaseRecord } from '../repo/manifest.ts';
-import { readPart, loadIndex, tarChecker, openPlain, precheckPart, indexProblem, CheckError } from '../codec/read.ts';
+import { readPart, loadIndex, tarChecker, openPlain, precheckPart, indexProblem } from '../codec/read.ts';
 import { tarGate } from '../tar/gate.ts';
 import { rereader } from '../tar/reread.ts';
 import { Transform, Writable } from 'node:stream';
 import { localMountpoint, toolStage } from '../core/tools.ts';
 import { createHelper, volumeTar, readVolume, removeStaleHelpers } from '../docker/volumes.ts';
-import { tarEntries } from '../tar/file-index.ts';
-import type { IndexEntry } from '../tar/file-index.ts';
+import { tarEntries, type IndexEntry } from '../tar/file-index.ts';
 import { restoreDatabase, type DbRestoreResult } from '../db/replay.ts';
-import { discover, stopWavesOf, type ContainerInfo } from '../docker/discover.ts';
-import { Quiescer, recoverStopped, stoppedByDr } from '../docker/quiesce.ts';
+import { discover, stopWavesOf, type ContainerInfo } from '../stack/discover.ts';
+import { Quiescer, recoverStopped, stoppedByDr } from '../stack/quiesce.ts';
 import { readRestoreJournal, writeRestoreJournal, removeRestoreJournal, unfinished, type JournalComponent, type RestoreJournalData } from '../repo/restore-journal.ts';
 import { hold } from '../core/hold.ts';
-import { startAndWait, type ServiceState } from '../docker/stack.ts';
+import { startAndWait, type ServiceState } from '../stack/start.ts';
 import { pipeline } from 'node:stream/promises';
-import { DrError, ExitCode, errorMessage } from '../core/errors.ts';
+import { DrError, ExitCode, errorMessage, CheckError } from '../core/errors.ts';
 import { restoreGcMode } from '../core/memory.ts';
 import { untilAborted } from '../core/concurrency.ts';
+import { identitiesFrom } from '../codec/keys.ts';
 
 export interface RestoreOptions {
   id?: string;

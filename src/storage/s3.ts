@@ -10,24 +10,7 @@ import { PassThrough, Readable } from 'node:stream';
 import type { S3Client, ServerSideEncryption, StorageClass } from '@aws-sdk/client-s3';
 import { checkKey, type ObjectInfo, type Storage } from './types.ts';
 import { DrError, errorMessage } from '../core/errors.ts';
-
-export interface S3Settings {
-  endpoint?: string;
-  region: string;
-  bucket: string;
-  prefix: string;
-  accessKeyId?: string;
-  secretAccessKey?: string;
-  forcePathStyle: boolean;
-  sse?: string;
-  storageClass?: string;
-  partSizeMB: number;
-  maxAttempts: number;
-  /** idle timeout of one request, seconds */
-  timeoutSec?: number;
-  /** page size asked for in listings (MaxKeys, MaxUploads; S3's own limit is 1000); tests use small pages */
-  pageSize?: number;
-}
+import type { S3Settings } from '../core/config.ts';
 
 /** S3 per-key error codes that a retry can cure; any other (AccessDenied, …) is permanent. */
 const TRANSIENT_CODES = new Set(['InternalError', 'SlowDown', 'ServiceUnavailable', 'RequestTimeout', 'OperationAborted']);

@@ -8,7 +8,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { entryProblem } from './sanitize.ts';
 import { normalizeEntryName, INDEX_TYPE_OF, type IndexEntry } from './file-index.ts';
-import { CheckError } from '../codec/read.ts';
+import { CheckError } from '../core/errors.ts';
 import { TarScanner, type TarHeader } from './scan.ts';
 
 export interface Gate { stream: Transform; entries(): number }

@@ -12,8 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
-import type { Context } from '../cli/context.ts';
-import { identitiesFrom, checkTrustedSignature, requireTrust, UntrustedSignerError, type TrustedSigner } from '../repo/keys.ts';
+import type { Context } from '../core/context.ts';
+import { checkTrustedSignature, requireTrust, UntrustedSignerError, type TrustedSigner } from '../repo/trust.ts';
 import { acquireLock } from '../repo/lock.ts';
 import { locateBackup, readManifest } from '../repo/catalog.ts';
 import { selectDestinations } from '../storage/destinations.ts';
@@ -22,6 +22,7 @@ import { checkStoredPart, readPart, loadIndex, tarChecker } from '../codec/read.
 import { runRestore } from '../restore/run.ts';
 import { HELPER_LABEL } from '../docker/volumes.ts';
 import { DrError, ExitCode, errorMessage } from '../core/errors.ts';
+import { identitiesFrom } from '../codec/keys.ts';
 
 export type Level = 'quick' | 'read' | 'full';
 export interface Check { level: Level; subject: string; check: string; ok: boolean; detail: string }

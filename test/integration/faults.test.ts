@@ -22,7 +22,7 @@ import {
 } from '../helpers.ts';
 import { startFaultProxy, type FaultProxy } from '../env/faultproxy.ts';
 import { signManifest, serializeManifest, type Manifest } from '../../src/repo/manifest.ts';
-import { loadSigningKey } from '../../src/repo/keys.ts';
+import { loadSigningKey } from '../../src/repo/trust.ts';
 import { createEncryptStream } from '../../src/codec/age.ts';
 import { compressor } from '../../src/codec/write.ts';
 

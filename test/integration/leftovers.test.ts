@@ -10,7 +10,7 @@ import { runDr, stackUp, docker, backupEnv, TEST_PROJECT_LABEL, type BackupEnv }
 import type { Manifest } from '../../src/repo/manifest.ts';
 import type { StatusReport } from '../../src/cli/commands/status.ts';
 import type { BackupPlan } from '../../src/backup/run.ts';
-import type { Leftover } from '../../src/docker/discover.ts';
+import type { Leftover } from '../../src/stack/discover.ts';
 
 let env: BackupEnv;
 let manifest: Manifest;

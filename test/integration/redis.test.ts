@@ -19,10 +19,10 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { runDr, stackUp, docker, backupEnv, scratchDir, tempDir, sh, type BackupEnv, type RunResult } from '../helpers.ts';
-import { KeyspaceTap, readRdb, bucketBounds, type RedisKeyspace } from '../../src/db/redis/rdb.ts';
+import { KeyspaceTap, readRdb, bucketBounds } from '../../src/db/redis/rdb.ts';
 import { KEYSPACE_LUA, keyspaceArgs, parseKeyspaceReply, type LoadedKeyspace } from '../../src/db/redis/engine.ts';
-import { signManifest, serializeManifest, type Manifest } from '../../src/repo/manifest.ts';
-import { loadSigningKey } from '../../src/repo/keys.ts';
+import { signManifest, serializeManifest, type Manifest, type RedisKeyspace } from '../../src/repo/manifest.ts';
+import { loadSigningKey } from '../../src/repo/trust.ts';
 import { createEncryptStream } from '../../src/codec/age.ts';
 import { compressor } from '../../src/codec/write.ts';
 

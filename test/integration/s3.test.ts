@@ -130,7 +130,7 @@ test('dr prune removes exactly the expected backups on both destinations; --dry-
   const { readFileSync, writeFileSync, cpSync, readdirSync, statSync } = await import('node:fs');
   const { PutObjectCommand } = await import('@aws-sdk/client-s3');
   const { signManifest, serializeManifest } = await import('../../src/repo/manifest.ts');
-  const { loadSigningKey } = await import('../../src/repo/keys.ts');
+  const { loadSigningKey } = await import('../../src/repo/trust.ts');
   const e = { ...(await backupEnv('prune')), ...s3.env, DR_S3_PREFIX: 'prune-test' };
   const first = await runDr(['backup'], e);
   assert.equal(first.code, 0, first.stderr);

@@ -9,7 +9,7 @@ import { buffer } from 'node:stream/consumers';
 import tar from 'tar-stream';
 import { runDr, stackUp, docker, backupEnv, startedAt, scratchDir, WRITERS, DATABASES, type BackupEnv } from '../helpers.ts';
 import { signManifest, serializeManifest, type Manifest } from '../../src/repo/manifest.ts';
-import { loadSigningKey } from '../../src/repo/keys.ts';
+import { loadSigningKey } from '../../src/repo/trust.ts';
 import { createEncryptStream, createDecryptStream, parseIdentities } from '../../src/codec/age.ts';
 import type { VerifyReport } from '../../src/verify/run.ts';
 

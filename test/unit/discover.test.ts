@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { engineFromImage, engineFromProcesses } from '../../src/db/engines.ts';
-import { stopOrderOf, stopWavesOf, copyOf, includeCopyBecause, leftoversOf, type VolumeInfo } from '../../src/docker/discover.ts';
+import { stopOrderOf, stopWavesOf, copyOf, includeCopyBecause, leftoversOf, type VolumeInfo } from '../../src/stack/discover.ts';
 
 test('engine from the image repository name', () => {
   assert.equal(engineFromImage('mariadb:10.11'), 'mariadb');

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
-import { createMysqlDumpStats, createPgDumpStats, rowChecksum } from '../../src/db/dump-stats.ts';
-import type { DumpStats, DumpStatsSink } from '../../src/db/dump-stats.ts';
+import { createMysqlDumpStats, createPgDumpStats, rowChecksum, type DumpStatsSink } from '../../src/db/dump-stats.ts';
+import type { DumpStats } from '../../src/repo/manifest.ts';
 
 /**
  * Fixture text. String.raw, so backslashes stay exactly as the dump writes them; `´` stands for a

@@ -242,7 +242,7 @@ test('compareKeyspace: expired volatile keys are not a difference; missing persi
   const noDay = mk([['a', null], ['b', null]]);
   assert.match(compareKeyspace(want, loaded(noDay, later + 50), later).failures.join(), /1 key with a TTL not yet run out .* is missing in db0/);
 });
-type RedisKeyspaceLike = import('../../src/db/redis/rdb.ts').RedisKeyspace;
+type RedisKeyspaceLike = import('../../src/repo/manifest.ts').RedisKeyspace;
 
 test('the JS SHA-1 of key names equals node:crypto at every length around the block edges', async () => {
   const { sha1Words } = await import('../../src/db/redis/rdb.ts');

@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { scratchDir, startS3 } from '../helpers.ts';
 import { startFaultProxy, type FaultProxy } from '../env/faultproxy.ts';
-import { S3Storage, S3DeleteError, type S3Settings } from '../../src/storage/s3.ts';
+import { S3Storage, S3DeleteError } from '../../src/storage/s3.ts';
 import { RetryingStorage } from '../../src/storage/retry.ts';
 import { pruneDestinations } from '../../src/repo/prune.ts';
 import { renderPrune } from '../../src/cli/commands/prune.ts';
 import { cleanupIncomplete } from '../../src/repo/catalog.ts';
 import type { Logger } from '../../src/core/log.ts';
+import { type S3Settings } from '../../src/core/config.ts';
 
 let s3: Awaited<ReturnType<typeof startS3>>;
 let proxy: FaultProxy;

@@ -5,7 +5,7 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signManifest, rawPublicKey, type Manifest } from '../../src/repo/manifest.ts';
-import { trustFrom, checkTrustedSignature, requireTrust, isSigningPublicKey, UntrustedSignerError, SIGNING_COMMENT, type Trust } from '../../src/repo/keys.ts';
+import { trustFrom, checkTrustedSignature, requireTrust, isSigningPublicKey, UntrustedSignerError, SIGNING_COMMENT, type Trust } from '../../src/repo/trust.ts';
 import { ExitCode } from '../../src/core/errors.ts';
 
 const pair = () => generateKeyPairSync('ed25519').privateKey;

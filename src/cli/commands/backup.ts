@@ -1,7 +1,7 @@
 /** `dr backup [--dry-run] [--mode hot|cold] [--json]` */
-import type { Context } from '../context.ts';
+import type { Context } from '../../core/context.ts';
 import { runBackup, renderPlan } from '../../backup/run.ts';
-import { findLeftovers, type Leftover } from '../../docker/discover.ts';
+import { findLeftovers, type Leftover } from '../../stack/discover.ts';
 import { formatBytes } from '../table.ts';
 import { ExitCode, DrError } from '../../core/errors.ts';
 

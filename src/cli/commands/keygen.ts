@@ -1,5 +1,5 @@
 /** `dr keygen [--out-dir DIR] [--force]`: an age identity (+ recipient) and a manifest signing key. */
-import { keygen } from '../../repo/keys.ts';
+import { keygen } from '../../codec/keys.ts';
 import { ExitCode } from '../../core/errors.ts';
 
 export async function keygenCommand(opts: { outDir: string; force?: boolean }): Promise<number> {

@@ -1,5 +1,5 @@
 /** `dr list [--json]`: committed backups, newest first. */
-import type { Context } from '../context.ts';
+import type { Context } from '../../core/context.ts';
 import { selectDestinations } from '../../storage/destinations.ts';
 import { listAll } from '../../repo/catalog.ts';
 import { table, formatBytes } from '../table.ts';

@@ -1,6 +1,6 @@
 /** `dr prune [--dry-run] [--from local|s3] [--json]`: apply the retention policy on every destination. */
 import { mkdir } from 'node:fs/promises';
-import type { Context } from '../context.ts';
+import type { Context } from '../../core/context.ts';
 import { selectDestinations } from '../../storage/destinations.ts';
 import { acquireLock } from '../../repo/lock.ts';
 import { pruneDestinations, retentionPolicy, type PruneResult } from '../../repo/prune.ts';

@@ -1,5 +1,5 @@
 /** `dr restore <id>|--latest [--volume V]... [--db NAME]... [--suffix S] [--force] [--dry-run] [--trust-signer KEY] [--json]` */
-import type { Context } from '../context.ts';
+import type { Context } from '../../core/context.ts';
 import { runRestore, type RestoreSummary } from '../../restore/run.ts';
 import { table } from '../table.ts';
 import { formatAge } from './list.ts';

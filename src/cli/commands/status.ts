@@ -1,9 +1,8 @@
 /** `dr status`: discovery and plan — volumes, containers, databases, writers to quiesce, destinations. */
-import type { Context } from '../context.ts';
-import { discover, type Discovery, type Problem, type Leftover } from '../../docker/discover.ts';
-import { destinationStatus, type DestinationStatus } from '../../storage/destinations.ts';
+import type { Context } from '../../core/context.ts';
+import { discover, type Discovery, type Problem, type Leftover } from '../../stack/discover.ts';
+import { destinationStatus, type DestinationStatus, destinations } from '../../storage/destinations.ts';
 import { table, formatBytes } from '../table.ts';
-import { destinations } from '../../storage/destinations.ts';
 import { listAll, type BackupSummary } from '../../repo/catalog.ts';
 import { formatAge } from './list.ts';
 import { ExitCode } from '../../core/errors.ts';

@@ -1,6 +1,6 @@
 /** `dr verify [<id>|--latest] --level quick|read|full [--from local|s3] [--subset n/t] [--trust-signer KEY] [--json] [--report FILE]` */
 import { writeFile } from 'node:fs/promises';
-import type { Context } from '../context.ts';
+import type { Context } from '../../core/context.ts';
 import { runVerify, markdownReport, signerLine, type Level, type VerifyReport } from '../../verify/run.ts';
 import { table } from '../table.ts';
 import { ExitCode } from '../../core/errors.ts';

@@ -4,7 +4,8 @@ import { execChecked } from '../../docker/exec.ts';
 import { registerSecret } from '../../core/redact.ts';
 import { containerSecret } from '../credentials.ts';
 import type { DbTarget, Engine } from '../engine.ts';
-import { ZERO_DIGEST, type DigestCount, type RedisKeyspace } from './rdb.ts';
+import { ZERO_DIGEST } from './rdb.ts';
+import type { DigestCount, RedisKeyspace } from '../../repo/manifest.ts';
 
 export async function redisAuthEnv(t: DbTarget): Promise<Record<string, string>> {
   let pw = await containerSecret(t, ['REDIS_PASSWORD', 'REDISCLI_AUTH']);

@@ -11,6 +11,7 @@
  */
 import { hash } from 'node:crypto';
 import { Writable } from 'node:stream';
+import type { DigestCount, RedisKeyspace } from '../../repo/manifest.ts';
 
 export class RdbError extends Error {}
 
@@ -411,18 +412,6 @@ export function createRdbParser(onKey: (k: RdbKey) => void): { push(chunk: Buffe
 
 // ---------------------------------------------------------------------------------------------------------------
 // the keyspace summary
-
-export interface DigestCount { count: number; digest: string }
-export interface VolatileBucket extends DigestCount { /** upper bound (inclusive) of the keys' expiry, ms since the epoch; null: no bound */ until: number | null }
-export interface DbKeyspace { persistent: DigestCount; /** only non-empty buckets, in bound order */ volatile: VolatileBucket[] }
-export interface RedisKeyspace {
-  /** ms since the epoch, just after SAVE returned: the buckets' bounds are fixed from it */
-  savedAt: number;
-  /** ascending upper bounds (inclusive) of the volatile buckets, ms since the epoch; one more bucket holds later expiries */
-  bounds: number[];
-  /** per logical database, `db0`, `db1`, … (only databases that hold keys) */
-  dbs: Record<string, DbKeyspace>;
-}
 
 /** at the SAVE, +1 min, +2, +5, +15 min, +1 h, +6 h, +1 d, +7 d, +30 d, +1 y; after the last: one more bucket */
 export const BUCKET_OFFSETS_MS = [0, 60e3, 120e3, 300e3, 900e3, 3600e3, 6 * 3600e3, 86400e3, 7 * 86400e3, 30 * 86400e3, 365 * 86400e3];

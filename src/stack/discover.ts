@@ -11,11 +11,12 @@
  */
 import type Docker from 'dockerode';
 import { errorMessage, DrError } from '../core/errors.ts';
-import { envMap } from './client.ts';
+import { envMap } from '../docker/client.ts';
 import { scrub } from '../core/redact.ts';
-import { ENGINES, engineFromImage, engineFromProcesses, type EngineKind } from '../db/engines.ts';
-import { ENGINE_KINDS, type DbTarget } from '../db/engine.ts';
+import { ENGINES, engineFromImage, engineFromProcesses } from '../db/engines.ts';
+import { ENGINE_KINDS, type DbTarget, type DatabaseInfo } from '../db/engine.ts';
 import type { Config } from '../core/config.ts';
+import { type EngineKind } from '../repo/manifest.ts';
 
 export const LABEL_STOP = 'dr.stop-during-backup';
 export const LABEL_EXCLUDE = 'dr.exclude';
@@ -90,19 +91,6 @@ export interface ContainerInfo {
   /** containers this one depends on (compose depends_on) */
   dependsOn: string[];
   mounts: { volume: string; path: string; readOnly: boolean }[];
-}
-
-export interface DatabaseInfo {
-  container: string;
-  engine: EngineKind;
-  image: string;
-  running: boolean;
-  version: string | null;
-  serverVersion: string | null;
-  databases: string[];
-  keys?: Record<string, number>;
-  dataVolumes: string[];
-  error: string | null;
 }
 
 export interface Discovery {
