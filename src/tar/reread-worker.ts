@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { IndexEntry } from './file-index.ts';
-import { rereadEntry, type RereadReply } from './reread.ts';
+import { rereadEntry, type RereadReply } from './reread-entry.ts';
 
 const { volume, root } = workerData as { volume: string; root: string };
 const diffs: string[] = [];

@@ -13,42 +13,15 @@
  * gate, the writes), which then waited for it; on its own thread it runs beside them. The main thread sends
  * batches of finished entries (hard links already resolved to their file) and gets the differences back.
  */
-import { lstatSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import { startWorker } from '../core/workers.ts';
 import type { IndexEntry } from './file-index.ts';
-import { entryDiff, resolveHardlink } from './entry-diff.ts';
-import { sha256OfFile } from './file-hash.ts';
+import { resolveHardlink } from './entry-diff.ts';
+import type { RereadReply } from './reread-entry.ts';
 
 /** a batch goes to the worker at this many entries or bytes of files (a message costs tens of µs: 20,000
  *  files one by one would cost ~1 s; a batch of large files must not hold the re-read back) */
 const BATCH_ENTRIES = 64;
 const BATCH_BYTES = 4 << 20;
-
-function typeOf(mode: number): IndexEntry['type'] | 'other' {
-  switch (mode & 0o170000) {
-    case 0o100000: return 'file';
-    case 0o040000: return 'dir';
-    case 0o120000: return 'symlink';
-    case 0o020000: return 'chardev';
-    case 0o060000: return 'blockdev';
-    case 0o010000: return 'fifo';
-    default: return 'other';
-  }
-}
-
-/** How the entry at `root/want.path` differs from `want` (a hard link already resolved: resolveHardlink), or null. */
-export function rereadEntry(root: string, want: IndexEntry): string | null {
-  const p = want.path === '.' ? root : join(root, want.path);
-  const st = lstatSync(p, { throwIfNoEntry: false });
-  if (!st) return 'missing';
-  const type = typeOf(st.mode);
-  const got: IndexEntry = { path: want.path, type: type === 'other' ? 'file' : type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: type === 'file' ? st.size : 0, mtime: 0 };
-  if (type === 'other') return 'unknown file type';
-  if (type === 'symlink') got.linkname = readlinkSync(p);
-  if (type === 'file' && want.type === 'file' && st.size === want.size) got.sha256 = sha256OfFile(p);
-  return entryDiff(want, got);
-}
 
 export interface Rereader {
   /** the extractor has started entry number `n` (0-based, in archive order): everything before it is done */
@@ -61,8 +34,6 @@ export interface Rereader {
   close(): Promise<void>;
 }
 
-/** what the worker answers to the last batch */
-export type RereadReply = { diffs: string[] } | { error: string; code?: string };
 
 export function rereader(volume: string, root: string, index: ReadonlyMap<string, IndexEntry>): Rereader {
   const worker = startWorker(new URL('./reread-worker.ts', import.meta.url), { volume, root });

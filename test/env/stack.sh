@@ -20,10 +20,11 @@ guard() { # refuse to touch anything named v2_* that is not ours
   while read -r name project; do
     [ -n "$name" ] && [ "$project" != "$PROJECT" ] && bad+=" container $name (project '${project:-none}')"
   done < <(docker ps -a --filter "name=^/${PREFIX}" --format '{{.Names}} {{.Label "com.docker.compose.project"}}')
-  # side-by-side copies made by `dr restore --suffix` (label dr.restored-from) belong to no stack: never touched
-  while IFS='|' read -r name project copy; do
-    [ -n "$name" ] && [ "$project" != "$PROJECT" ] && [ -z "$copy" ] && bad+=" volume $name (project '${project:-none}')"
-  done < <(docker volume ls --filter "name=^${PREFIX}" --format '{{.Name}}|{{.Label "com.docker.compose.project"}}|{{.Label "dr.restored-from"}}')
+  # copies dr made (side-by-side restores and drills: dr.restored-from; --force safety copies: dr.pre-restore-of)
+  # belong to no stack: never touched, never a reason to refuse (an earlier run on this host may have left them)
+  while IFS='|' read -r name project copy pre; do
+    [ -n "$name" ] && [ "$project" != "$PROJECT" ] && [ -z "$copy$pre" ] && bad+=" volume $name (project '${project:-none}')"
+  done < <(docker volume ls --filter "name=^${PREFIX}" --format '{{.Name}}|{{.Label "com.docker.compose.project"}}|{{.Label "dr.restored-from"}}|{{.Label "dr.pre-restore-of"}}')
   if [ -n "$bad" ]; then
     echo "stack.sh: refusing to run: these do not belong to the test stack ($PROJECT):$bad" >&2
     echo "stack.sh: the test stack never touches them; remove them yourself or run the tests on another host" >&2
