@@ -22,9 +22,10 @@ guard() { # refuse to touch anything named v2_* that is not ours
   done < <(docker ps -a --filter "name=^/${PREFIX}" --format '{{.Names}} {{.Label "com.docker.compose.project"}}')
   # copies dr made (side-by-side restores and drills: dr.restored-from; --force safety copies: dr.pre-restore-of)
   # belong to no stack: never touched, never a reason to refuse (an earlier run on this host may have left them)
-  while IFS='|' read -r name project copy pre; do
-    [ -n "$name" ] && [ "$project" != "$PROJECT" ] && [ -z "$copy$pre" ] && bad+=" volume $name (project '${project:-none}')"
-  done < <(docker volume ls --filter "name=^${PREFIX}" --format '{{.Name}}|{{.Label "com.docker.compose.project"}}|{{.Label "dr.restored-from"}}|{{.Label "dr.pre-restore-of"}}')
+  # volumes a test made itself (label dr.test.created) are the test stack's: `down` removes them
+  while IFS='|' read -r name project copy pre ours; do
+    [ -n "$name" ] && [ "$project" != "$PROJECT" ] && [ -z "$copy$pre$ours" ] && bad+=" volume $name (project '${project:-none}')"
+  done < <(docker volume ls --filter "name=^${PREFIX}" --format '{{.Name}}|{{.Label "com.docker.compose.project"}}|{{.Label "dr.restored-from"}}|{{.Label "dr.pre-restore-of"}}|{{.Label "dr.test.created"}}')
   if [ -n "$bad" ]; then
     echo "stack.sh: refusing to run: these do not belong to the test stack ($PROJECT):$bad" >&2
     echo "stack.sh: the test stack never touches them; remove them yourself or run the tests on another host" >&2
@@ -74,6 +75,7 @@ down() {
   # containers/volumes created by tests under the project label (e.g. restored volumes) go too
   docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" | xargs -r docker rm -f >/dev/null
   docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | xargs -r docker volume rm >/dev/null
+  docker volume ls -q --filter "label=dr.test.created=true" | xargs -r docker volume rm >/dev/null 2>&1 || true
   if [ "$(docker network inspect -f '{{ index .Labels "dr.test.created" }}' npm_default 2>/dev/null)" = true ]; then
     docker network rm npm_default >/dev/null 2>&1 || true
   fi
