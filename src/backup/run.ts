@@ -31,8 +31,6 @@ import { storePart, EXT, type PartOptions } from '../codec/write.ts';
 import { Hashers } from '../codec/hashers.ts';
 import { mapLimit, settledAll, untilAborted } from '../core/concurrency.ts';
 import { DestSet, type CopyStatus } from '../storage/destset.ts';
-import { RetryingStorage } from '../storage/retry.ts';
-import { S3Storage } from '../storage/s3.ts';
 import { destinations } from '../storage/destinations.ts';
 import { FORMAT, newBackupId, serializeManifest, signManifest, type DatabaseRecord, type Manifest, type PartRecord, type VolumeRecord } from '../repo/manifest.ts';
 import { cleanupIncomplete } from '../repo/catalog.ts';
@@ -161,8 +159,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     for (const d of dests.all) {
       try {
         await cleanupIncomplete(d, config.incompleteGraceSec, log);
-        const inner = d instanceof RetryingStorage ? d.inner : d;
-        if (inner instanceof S3Storage) await inner.abortStaleUploads(config.incompleteGraceSec);
+        await d.abortStaleUploads?.(config.incompleteGraceSec);
       } catch (err) {
         dests.fail(d, err);
       }
