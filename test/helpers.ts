@@ -11,12 +11,21 @@ export const DR = join(ROOT, 'bin', 'dr');
 
 export interface RunResult { code: number; stdout: string; stderr: string }
 
+/**
+ * dr's environment in the tests: `env` over a minimal base. A stage hold (DR_TEST_HOLD) also names its hook
+ * module (DR_TEST_HOOKS, src/core/hooks.ts), test/support/hold.ts.
+ */
+export function drEnv(env: Record<string, string>): Record<string, string> {
+  const hooks: Record<string, string> = env.DR_TEST_HOLD ? { DR_TEST_HOOKS: join(ROOT, 'test/support/hold.ts') } : {};
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', DR_LOG_LEVEL: 'warn', ...hooks, ...env };
+}
+
 /** Runs bin/dr in a scratch working directory (so no developer .env is picked up). */
 export function runDr(args: string[], env: Record<string, string> = {}, opts: { onSpawn?: (pid: number) => void } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [DR, ...args], {
       cwd: scratchDir(),
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', DR_LOG_LEVEL: 'warn', ...env },
+      env: drEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -24,15 +24,13 @@ import { acquireLock } from '../repo/lock.ts';
 import { discover, type Discovery, type DiscoveryHandles, type VolumeInfo } from '../stack/discover.ts';
 import { recoverStopped, Quiescer } from '../stack/quiesce.ts';
 import { unverifiedTargets } from '../repo/restore-journal.ts';
-import { hold } from '../core/hold.ts';
+import { stage } from '../core/hooks.ts';
 import { removeStaleHelpers, prepareVolume, newIndexStream, type VolumeSource } from '../docker/volumes.ts';
 import { prepareDump, safeSegment, type DumpResult, type StartedDump } from '../db/dump.ts';
 import { storePart, EXT, type PartOptions } from '../codec/write.ts';
 import { Hashers } from '../codec/hashers.ts';
 import { mapLimit, settledAll, untilAborted } from '../core/concurrency.ts';
 import { DestSet, type CopyStatus } from '../storage/destset.ts';
-import { RetryingStorage } from '../storage/retry.ts';
-import { S3Storage } from '../storage/s3.ts';
 import { destinations } from '../storage/destinations.ts';
 import { FORMAT, newBackupId, serializeManifest, signManifest, type DatabaseRecord, type Manifest, type PartRecord, type VolumeRecord } from '../repo/manifest.ts';
 import { cleanupIncomplete } from '../repo/catalog.ts';
@@ -161,8 +159,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     for (const d of dests.all) {
       try {
         await cleanupIncomplete(d, config.incompleteGraceSec, log);
-        const inner = d instanceof RetryingStorage ? d.inner : d;
-        if (inner instanceof S3Storage) await inner.abortStaleUploads(config.incompleteGraceSec);
+        await d.abortStaleUploads?.(config.incompleteGraceSec);
       } catch (err) {
         dests.fail(d, err);
       }
@@ -209,7 +206,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       try {
         await mapLimit(names, config.parallelism, async (name) => {
           abort.signal.throwIfAborted();
-          await hold(`volume:${name}`, abort.signal);
+          await stage(`volume:${name}`, abort.signal);
           const source = ready?.get(name) ?? await sourceOf(docker, volumeOf(name), report, handles);
           ready?.delete(name); // archiveVolume releases it from here on
           let read!: () => void;
@@ -303,7 +300,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       warnings: databases.flatMap((d) => d.warnings),
     }, settings.signingKey);
     abort.signal.throwIfAborted();
-    await hold('manifest', abort.signal);
+    await stage('manifest', abort.signal);
     await putSmall(dests, `${id}/manifest.json`, serializeManifest(manifest));
     for (const d of dests.all.filter((x) => dests.errorOf(x))) await d.deletePrefix(id).catch(() => {}); // orphans also go at the next backup
     log.info({ id, parts: parts.length, durationMs: manifest.durationMs, downtimeMs: manifest.downtime.ms, copies: dests.status(true) }, 'backup committed');

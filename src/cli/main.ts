@@ -13,6 +13,7 @@ import { pruneCommand } from './commands/prune.ts';
 import { runDaemon } from '../daemon/run.ts';
 import { verifyCommand, type VerifyCliOptions } from './commands/verify.ts';
 import { tuneGcForStreaming } from '../core/memory.ts';
+import { loadHooks } from '../core/hooks.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
 function fail(err: unknown): never {
@@ -44,6 +45,7 @@ function action<A extends unknown[]>(fn: (ctx: ReturnType<typeof createContext>,
 
 export async function main(argv = process.argv): Promise<void> {
   tuneGcForStreaming();
+  await loadHooks();
   const program = new Command()
     .name('dr')
     .description('Backup and disaster recovery for the helpdesk stack (GLPI + Chatwoot on Docker Compose)')

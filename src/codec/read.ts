@@ -16,7 +16,6 @@ import { entryProblem } from '../tar/sanitize.ts';
 import { entryDiff, resolveHardlink } from '../tar/entry-diff.ts';
 import type { Manifest, PartRecord } from '../repo/manifest.ts';
 import type { Storage } from '../storage/types.ts';
-import { LocalStorage } from '../storage/local.ts';
 import { CheckError, errorMessage } from '../core/errors.ts';
 
 export function nullSink(): Writable {
@@ -58,8 +57,9 @@ export async function precheckPart(storage: Storage, m: Manifest, part: PartReco
   const openHeader = (source: Readable, tap: Transform = new PassThrough()) => pipeline(source, tap, createDecryptStream(identities, { headerOnly: true }), nullSink())
     .catch((err: unknown) => { throw new CheckError(`part ${part.key}: ${errorMessage(err)}`); });
   let got: { size: number; sha256: string };
-  if (storage instanceof LocalStorage) {
-    const file = await (async () => hashLocalFile(storage.path(key), cancelled))().catch((err: unknown) => { throw unreadable(err); });
+  const path = await (async () => storage.localPath?.(key) ?? null)().catch((err: unknown) => { throw unreadable(err); });
+  if (path) {
+    const file = await hashLocalFile(path, cancelled).catch((err: unknown) => { throw unreadable(err); });
     await openHeader(Readable.from([file.head]));
     got = file;
   } else {

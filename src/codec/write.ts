@@ -14,7 +14,7 @@ import type { Compression, PartKind, PartRecord } from '../repo/manifest.ts';
 import type { DestSet } from '../storage/destset.ts';
 import { drained } from '../core/streams.ts';
 import { DrError } from '../core/errors.ts';
-import { holdTap } from '../core/hold.ts';
+import { stageTap } from '../core/hooks.ts';
 import { flowed } from '../core/memory.ts';
 import { hashedCompress, type Hashers } from './hashers.ts';
 import { indexBuilder } from '../tar/file-index.ts';
@@ -166,7 +166,8 @@ export async function storePart(
     },
   });
   try {
-    await pipeline([source, holdTap(`part:${key}`, opts.signal), ...front, createEncryptStream(opts.recipients), stored, fan],
+    const tap = stageTap(`part:${key}`, opts.signal);
+    await pipeline([source, ...(tap ? [tap] : []), ...front, createEncryptStream(opts.recipients), stored, fan],
       ...(opts.signal ? [{ signal: opts.signal }] as const : []));
     await Promise.all(targets.map((t) => t.put));
   } catch (err) {

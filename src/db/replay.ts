@@ -26,7 +26,7 @@ import type { Storage } from '../storage/types.ts';
 import type { Logger } from '../core/log.ts';
 import { DrError, errorMessage, CheckError } from '../core/errors.ts';
 import { scrub } from '../core/redact.ts';
-import { hold } from '../core/hold.ts';
+import { stage } from '../core/hooks.ts';
 
 export interface DbRestoreJob {
   docker: Docker;
@@ -136,7 +136,7 @@ export async function restoreDatabase(job: DbRestoreJob): Promise<DbRestoreResul
   try {
     job.signal?.throwIfAborted();
     await c.start();
-    await hold(`restore:replay:${db.container}`, job.signal);
+    await stage(`restore:replay:${db.container}`, job.signal);
     if (db.engine === 'mariadb') {
       const login = await mariadbLogin(t);
       await waitReady(c, t.name, async () => (await execCollect(c, { cmd: mariadbClient([`-u${login.user}`, '--protocol=tcp', '-h', '127.0.0.1', '-e', 'SELECT 1']), env: login.env })).exitCode === 0);

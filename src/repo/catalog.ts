@@ -1,9 +1,5 @@
 /** Committed backups on a destination: a backup exists only once its manifest.json is there. */
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { Storage } from '../storage/types.ts';
-import { LocalStorage } from '../storage/local.ts';
-import { S3DeleteError } from '../storage/s3.ts';
+import { DeleteRefusedError, type Storage } from '../storage/types.ts';
 import { BACKUP_ID_RE, type Manifest } from './manifest.ts';
 import type { Logger } from '../core/log.ts';
 import { errorMessage, DrError } from '../core/errors.ts';
@@ -115,12 +111,8 @@ export async function cleanupIncomplete(storage: Storage, graceSec: number, log:
     byId.set(id, e);
   }
   // on local disk, a backup killed right after creating its folders holds folders but no file yet
-  if (storage instanceof LocalStorage) {
-    for (const d of await readdir(storage.root, { withFileTypes: true }).catch(() => [])) {
-      if (!d.isDirectory() || !BACKUP_ID_RE.test(d.name) || byId.has(d.name)) continue;
-      const st = await stat(join(storage.root, d.name)).catch(() => null);
-      if (st) byId.set(d.name, { committed: false, newest: st.mtime.getTime() });
-    }
+  for (const f of (await storage.folders?.()) ?? []) {
+    if (BACKUP_ID_RE.test(f.name) && !byId.has(f.name)) byId.set(f.name, { committed: false, newest: f.modified.getTime() });
   }
   const removed: string[] = [];
   for (const [id, e] of byId) {
@@ -130,7 +122,7 @@ export async function cleanupIncomplete(storage: Storage, graceSec: number, log:
       } catch (err) {
         // the server refused to delete some objects (S3 per-key errors, e.g. AccessDenied or an object lock):
         // the leftover stays and is tried again next time; the destination is still usable for new backups
-        if (!(err instanceof S3DeleteError)) throw err;
+        if (!(err instanceof DeleteRefusedError)) throw err;
         log.warn({ destination: `${storage.kind}:${storage.location}`, id, err: errorMessage(err) }, 'could not remove an incomplete backup (no manifest); it is tried again by the next backup');
         continue;
       }

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DrError, ExitCode } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { hold } from '../core/hold.ts';
+import { stage } from '../core/hooks.ts';
 
 export interface LockInfo { pid: number; host: string; command: string; startedAt: string }
 
@@ -54,7 +54,7 @@ export async function acquireLock(dir: string, command: string, staleSeconds: nu
       await fh.close();
       const beat = setInterval(() => { const now = new Date(); utimes(path, now, now).catch(() => {}); }, Math.max(1000, (staleSeconds * 1000) / 4));
       beat.unref();
-      await hold('locked');
+      await stage('locked');
       let released = false;
       return {
         info,

@@ -35,7 +35,7 @@ import { restoreDatabase, type DbRestoreResult } from '../db/replay.ts';
 import { discover, stopWavesOf, type ContainerInfo } from '../stack/discover.ts';
 import { Quiescer, recoverStopped, stoppedByDr } from '../stack/quiesce.ts';
 import { readRestoreJournal, writeRestoreJournal, removeRestoreJournal, unfinished, type JournalComponent, type RestoreJournalData } from '../repo/restore-journal.ts';
-import { hold } from '../core/hold.ts';
+import { stage } from '../core/hooks.ts';
 import { startAndWait, type ServiceState } from '../stack/start.ts';
 import { pipeline } from 'node:stream/promises';
 import { DrError, ExitCode, errorMessage, CheckError } from '../core/errors.ts';
@@ -373,7 +373,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
     for (const pv of p.volumes) {
       if (pv.skip) { log.info({ volume: pv.target }, 'already restored and verified by an earlier run of this restore: skipped'); continue; }
       signal.throwIfAborted();
-      await hold(`restore:volume:${pv.name}`, signal);
+      await stage(`restore:volume:${pv.name}`, signal);
       const comp = comps.get(pv.target)!;
       comp.state = 'writing';
       await record();
@@ -436,7 +436,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
     for (const pd of p.databases) {
       if (pd.skip) { log.info({ container: pd.container, volume: pd.volume }, 'already restored and verified by an earlier run of this restore: skipped'); continue; }
       signal.throwIfAborted();
-      await hold(`restore:db:${pd.container}`, signal);
+      await stage(`restore:db:${pd.container}`, signal);
       const comp = comps.get(pd.volume)!;
       comp.state = 'writing';
       await record();
@@ -462,7 +462,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
     // 8. the stack back, healthy
     let services: ServiceState[] = [];
     if (!suffix) {
-      await hold('restore:start', signal);
+      await stage('restore:start', signal);
       await quiescer.restartAll(); // containers that were running come back in reverse stop order …
       const fresh = (await discover(docker, config, ctx.dockerEndpoint)).report.containers;
       services = await untilAborted(startAndWait(docker, fresh, p.start, config.healthTimeoutSec, log), signal); // … then everything, healthy

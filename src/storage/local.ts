@@ -77,12 +77,12 @@ export class LocalStorage implements Storage {
     this.location = root;
   }
 
-  path(key: string): string {
+  localPath(key: string): string {
     return join(this.root, ...checkKey(key).split('/'));
   }
 
   async put(key: string, body: Readable): Promise<{ size: number }> {
-    const target = this.path(key);
+    const target = this.localPath(key);
     const dir = dirname(target);
     await mkdirDurable(dir);
     const tmp = join(dir, `.tmp-${randomBytes(6).toString('hex')}-${key.split('/').pop()}`);
@@ -104,22 +104,22 @@ export class LocalStorage implements Storage {
   }
 
   async prepare(prefix: string): Promise<void> {
-    await mkdirDurable(this.path(prefix));
+    await mkdirDurable(this.localPath(prefix));
   }
 
   async get(key: string): Promise<Readable> {
-    const p = this.path(key);
+    const p = this.localPath(key);
     await stat(p); // ENOENT early, as an error of get()
     return createReadStream(p, { highWaterMark: 1 << 20 });
   }
 
   async stat(key: string): Promise<ObjectInfo | null> {
-    const st = await stat(this.path(key)).catch(() => null);
+    const st = await stat(this.localPath(key)).catch(() => null);
     return st?.isFile() ? { key, size: st.size, modified: st.mtime } : null;
   }
 
   async list(prefix: string): Promise<ObjectInfo[]> {
-    const base = prefix ? this.path(prefix.replace(/\/$/, '')) : this.root;
+    const base = prefix ? this.localPath(prefix.replace(/\/$/, '')) : this.root;
     const out: ObjectInfo[] = [];
     const walk = async (dir: string): Promise<void> => {
       const entries = await readdir(dir, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
@@ -142,6 +142,16 @@ export class LocalStorage implements Storage {
   }
 
   async deletePrefix(prefix: string): Promise<void> {
-    await rm(this.path(prefix.replace(/\/$/, '')), { recursive: true, force: true });
+    await rm(this.localPath(prefix.replace(/\/$/, '')), { recursive: true, force: true });
+  }
+
+  async folders(): Promise<{ name: string; modified: Date }[]> {
+    const out: { name: string; modified: Date }[] = [];
+    for (const d of await readdir(this.root, { withFileTypes: true }).catch(() => [])) {
+      if (!d.isDirectory()) continue;
+      const st = await stat(join(this.root, d.name)).catch(() => null);
+      if (st) out.push({ name: d.name, modified: st.mtime });
+    }
+    return out;
   }
 }

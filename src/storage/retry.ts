@@ -3,7 +3,8 @@
  * download) are retried with exponential backoff and full jitter, unless the error says it is permanent
  * (`retryable: false`). Uploads are streams that cannot be
  * replayed from here: the S3 destination retries each multipart part itself (DR_S3_MAX_ATTEMPTS), and a
- * failed upload fails that destination (reported per destination).
+ * failed upload fails that destination (reported per destination). The optional capabilities are forwarded
+ * as they are.
  */
 import type { Readable } from 'node:stream';
 import type { ObjectInfo, Storage } from './types.ts';
@@ -46,4 +47,7 @@ export class RetryingStorage implements Storage {
   list(prefix: string): Promise<ObjectInfo[]> { return this.retry(`list ${prefix}`, () => this.inner.list(prefix)); }
   deletePrefix(prefix: string): Promise<void> { return this.retry(`delete ${prefix}`, () => this.inner.deletePrefix(prefix)); }
   async prepare(prefix: string): Promise<void> { await this.inner.prepare?.(prefix); }
+  localPath(key: string): string | null { return this.inner.localPath?.(key) ?? null; }
+  async folders(): Promise<{ name: string; modified: Date }[]> { return (await this.inner.folders?.()) ?? []; }
+  async abortStaleUploads(graceSec: number): Promise<number> { return (await this.inner.abortStaleUploads?.(graceSec)) ?? 0; }
 }

@@ -8,7 +8,7 @@
  */
 import { PassThrough, Readable } from 'node:stream';
 import type { S3Client, ServerSideEncryption, StorageClass } from '@aws-sdk/client-s3';
-import { checkKey, type ObjectInfo, type Storage } from './types.ts';
+import { checkKey, DeleteRefusedError, type ObjectInfo, type Storage } from './types.ts';
 import { DrError, errorMessage } from '../core/errors.ts';
 import type { S3Settings } from '../core/config.ts';
 
@@ -243,14 +243,8 @@ export class S3Storage implements Storage {
 }
 
 /** DeleteObjects answered with per-key errors: `left` are the objects still there. */
-export class S3DeleteError extends DrError {
-  readonly left: { key: string; code: string; message: string }[];
-  /** false when no key's error is one a retry can cure (RetryingStorage does not retry then) */
-  readonly retryable: boolean;
-
+export class S3DeleteError extends DeleteRefusedError {
   constructor(message: string, left: { key: string; code: string; message: string }[], retryable: boolean) {
-    super(message, undefined, 'check that the credentials may delete objects (s3:DeleteObject) and that no object lock or retention holds them');
-    this.left = left;
-    this.retryable = retryable;
+    super(message, left, retryable, 'check that the credentials may delete objects (s3:DeleteObject) and that no object lock or retention holds them');
   }
 }

@@ -2,8 +2,11 @@
  * One interface for every destination (local disk now; S3 next). Keys are '/'-separated paths relative to
  * the destination's root, e.g. "20261126T010000Z-1a2b3c/volumes/v2_glpi_files.tar.zst.age".
  * Cross-cutting concerns (retries, fault injection, dry-run) are wrappers implementing the same interface.
+ * What only some destinations can do is an optional member, asked of the destination (never by its class);
+ * a wrapper forwards each one, so it stays transparent.
  */
 import type { Readable } from 'node:stream';
+import { DrError } from '../core/errors.ts';
 
 export interface ObjectInfo {
   key: string;
@@ -22,13 +25,41 @@ export interface Storage {
   stat(key: string): Promise<ObjectInfo | null>;
   /** every object under `prefix` (recursive) */
   list(prefix: string): Promise<ObjectInfo[]>;
-  /** removes `prefix` and everything under it; no error when absent */
+  /**
+   * Removes `prefix` and everything under it; no error when absent. Rejects with DeleteRefusedError when the
+   * destination refused some objects (the others are gone).
+   */
   deletePrefix(prefix: string): Promise<void>;
   /**
    * Optional: makes the destination ready to receive objects under `prefix`, so the first put there does
    * not pay for it (a local destination creates its directories, fsynced). Wrappers forward it.
    */
   prepare?(prefix: string): Promise<void>;
+  /** Optional (local disk): the file holding `key` on this machine, read faster than through get(); null: none. */
+  localPath?(key: string): string | null;
+  /**
+   * Optional (local disk): the top-level folders, also those holding no object yet (a backup killed right
+   * after creating its folders). An object store has no empty folder and does not implement it.
+   */
+  folders?(): Promise<{ name: string; modified: Date }[]>;
+  /**
+   * Optional (S3): aborts uploads started more than `graceSec` ago and never completed (their parts are
+   * stored, and paid for, but list() does not show them); returns how many.
+   */
+  abortStaleUploads?(graceSec: number): Promise<number>;
+}
+
+/** deletePrefix refused for some objects (S3 per-key errors: AccessDenied, an object lock): `left` are still there. */
+export class DeleteRefusedError extends DrError {
+  readonly left: { key: string; code: string; message: string }[];
+  /** false when no object's error is one a retry can cure (RetryingStorage does not retry then) */
+  readonly retryable: boolean;
+
+  constructor(message: string, left: { key: string; code: string; message: string }[], retryable: boolean, hint?: string) {
+    super(message, undefined, hint);
+    this.left = left;
+    this.retryable = retryable;
+  }
 }
 
 /** Rejects keys that could escape the destination's root (a manifest pointing outside the backup). */

@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import type { AddressInfo } from 'node:net';
 import tar from 'tar-stream';
 import {
-  ROOT, DR, runDr, stackUp, docker, backupEnv, scratchDir, startS3, testSecrets, sampleArgv, waitHealthy,
+  ROOT, DR, runDr, drEnv, stackUp, docker, backupEnv, scratchDir, startS3, testSecrets, sampleArgv, waitHealthy,
   WRITERS, claimTarSize, volumeSnapshot, type BackupEnv, type RunResult,
 } from '../helpers.ts';
 import { startFaultProxy, type FaultProxy } from '../env/faultproxy.ts';
@@ -59,7 +59,7 @@ let s3env: Record<string, string>;
 /** dr, with its stderr readable while it runs */
 function spawnDr(args: string[], e: Record<string, string>) {
   const child = spawn(process.execPath, [DR, ...args], {
-    cwd: scratchDir(), env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', DR_LOG_LEVEL: 'warn', ...e }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: scratchDir(), env: drEnv(e), stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';

@@ -1,6 +1,7 @@
 /**
  * Fault injection as a wrapper around any Storage, for tests: failing operations, connection resets in the
- * middle of a download, slow operations, and bit flips on read.
+ * middle of a download, slow operations, and bit flips on read. The optional capabilities are forwarded;
+ * localPath only while no read fault is set, so a read cannot go round the faults of get().
  */
 import { Transform, type Readable } from 'node:stream';
 import type { ObjectInfo, Storage } from '../../src/storage/types.ts';
@@ -45,6 +46,14 @@ export class FaultyStorage implements Storage {
   async list(prefix: string): Promise<ObjectInfo[]> { await this.enter('list'); return this.inner.list(prefix); }
   async deletePrefix(prefix: string): Promise<void> { await this.enter('deletePrefix'); return this.inner.deletePrefix(prefix); }
   async prepare(prefix: string): Promise<void> { await this.inner.prepare?.(prefix); }
+  async folders(): Promise<{ name: string; modified: Date }[]> { return (await this.inner.folders?.()) ?? []; }
+  async abortStaleUploads(graceSec: number): Promise<number> { return (await this.inner.abortStaleUploads?.(graceSec)) ?? 0; }
+
+  localPath(key: string): string | null {
+    const f = this.faults;
+    const readFaults = f.resetAfterBytes !== undefined || f.flipBitAt !== undefined || !!f.failNext?.get || !!f.slowMs;
+    return readFaults ? null : this.inner.localPath?.(key) ?? null;
+  }
 
   async get(key: string): Promise<Readable> {
     await this.enter('get');
