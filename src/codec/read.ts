@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { PassThrough, Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createDecryptStream } from './age.ts';
+import { createDecryptStream } from './age/index.ts';
 import { HashTap, decompressor, coalesce } from './write.ts';
 import { tarEntries, type IndexEntry } from '../tar/file-index.ts';
 import type { TarHeader } from '../tar/scan.ts';
