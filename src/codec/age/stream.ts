@@ -32,7 +32,10 @@ function guarded(callback: TransformCallback, step: () => void): void {
   }
 }
 
-/** Pushes what one transform call produced as one buffer (not two small pushes per 64 KiB chunk); returns a fresh list. */
+/**
+ * Pushes what one transform call produced as one buffer (not two small pushes per 64 KiB chunk); returns a fresh
+ * list. Not codec/write.ts's coalesce(): nothing coalesces after the encryptor, and age stands alone.
+ */
 function pushJoined(stream: Transform, out: Buffer[]): Buffer[] {
   if (out.length) stream.push(out.length === 1 ? out[0] : Buffer.concat(out));
   return [];
