@@ -94,8 +94,7 @@ export function createEncryptStream(recipients: string[]): Transform {
             off += CHUNK_SIZE;
             continue;
           }
-          const n = Math.min(CHUNK_SIZE - fill, chunk.length - off);
-          chunk.copy(staging, fill, off, off + n);
+          const n = chunk.copy(staging, fill, off); // as much as fits
           fill += n;
           off += n;
         }
@@ -160,8 +159,7 @@ export function createDecryptStream(identities: string[], opts: { headerOnly?: b
         throw new AgeError(`age: trailing data after the final payload chunk (${chunk.length - off}+ bytes)`);
       }
       if (phase === 'nonce') {
-        const n = Math.min(PAYLOAD_NONCE_SIZE - nonceFill, chunk.length - off);
-        chunk.copy(payloadNonce, nonceFill, off, off + n);
+        const n = chunk.copy(payloadNonce, nonceFill, off);
         nonceFill += n;
         off += n;
         if (nonceFill === PAYLOAD_NONCE_SIZE) {
@@ -177,8 +175,7 @@ export function createDecryptStream(identities: string[], opts: { headerOnly?: b
         off += SEALED_CHUNK_SIZE;
         continue;
       }
-      const n = Math.min(SEALED_CHUNK_SIZE - fill, chunk.length - off);
-      chunk.copy(staging, fill, off, off + n);
+      const n = chunk.copy(staging, fill, off);
       fill += n;
       off += n;
       if (fill === SEALED_CHUNK_SIZE) {
