@@ -18,7 +18,7 @@ import type { KeyObject } from 'node:crypto';
 import type Docker from 'dockerode';
 import type { Context } from '../core/context.ts';
 import { ConfigError } from '../core/config.ts';
-import { parseRecipients } from '../codec/age.ts';
+import { parseRecipients } from '../codec/age/index.ts';
 import { loadSigningKey } from '../repo/trust.ts';
 import { acquireLock } from '../repo/lock.ts';
 import { discover, type Discovery, type DiscoveryHandles, type VolumeInfo } from '../stack/discover.ts';

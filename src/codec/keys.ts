@@ -6,7 +6,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { writeFile, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateIdentity, recipientOf, parseIdentities } from './age.ts';
+import { generateIdentity, recipientOf, parseIdentities } from './age/index.ts';
 import { ConfigError } from '../core/config.ts';
 import { registerSecret } from '../core/redact.ts';
 import { DrError, ExitCode } from '../core/errors.ts';

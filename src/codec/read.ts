@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { PassThrough, Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createDecryptStream } from './age.ts';
+import { createDecryptStream } from './age/index.ts';
 import { HashTap, decompressor, coalesce } from './write.ts';
 import { tarEntries, type IndexEntry } from '../tar/file-index.ts';
 import type { TarHeader } from '../tar/scan.ts';
@@ -78,7 +78,8 @@ export async function precheckPart(storage: Storage, m: Manifest, part: PartReco
  * `cancelled()`. Double-buffered: the next MiB is read on the thread pool while this one is hashed on the
  * main thread, into two buffers reused throughout (no garbage to collect: restore mode runs a minor GC every
  * few MiB). The 630 MB benchmark part: the read (a copy from the page cache, ~0.4 s) and the hash (~0.45 s)
- * had run one after the other; now the read hides behind the hash.
+ * had run one after the other; now the read hides behind the hash. (src/tar/file-hash.ts hashes synchronously:
+ * the re-read worker's many small files, where a thread-pool round trip per read costs more than the read.)
  */
 async function hashLocalFile(path: string, cancelled: () => boolean): Promise<{ size: number; sha256: string; head: Buffer }> {
   const fh = await open(path, 'r');

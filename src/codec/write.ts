@@ -9,7 +9,7 @@ import { PassThrough, Transform, Writable, type Duplex, type Readable, type Tran
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
 import { constants as zc, createGzip, createZstdCompress, createGunzip, createZstdDecompress } from 'node:zlib';
-import { createEncryptStream } from './age.ts';
+import { createEncryptStream } from './age/index.ts';
 import type { Compression, PartKind, PartRecord } from '../repo/manifest.ts';
 import type { DestSet } from '../storage/destset.ts';
 import { drained } from '../core/streams.ts';

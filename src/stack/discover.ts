@@ -113,6 +113,8 @@ export interface DiscoveryHandles {
   containers: Map<string, DbTarget>;
 }
 
+type DiscoverConfig = Pick<Config, 'volumePrefix' | 'expectedVolumes'> & { includeRestored?: boolean };
+
 const isTrue = (v: string | undefined) => v !== undefined && ['true', '1', 'yes', 'on'].includes(v.toLowerCase());
 
 /**
@@ -160,7 +162,7 @@ function classifyCopy(name: string, labels: Record<string, string>, stackUsers: 
  * The leftovers only (two list calls, no inspect, no database probe): what `dr backup` reports as left out.
  * Same classification as discover().
  */
-export async function findLeftovers(docker: Docker, config: Pick<Config, 'volumePrefix' | 'expectedVolumes'> & { includeRestored?: boolean }): Promise<Leftover[]> {
+export async function findLeftovers(docker: Docker, config: DiscoverConfig): Promise<Leftover[]> {
   const prefix = config.volumePrefix;
   const [volList, ctrList] = await Promise.all([docker.listVolumes(), docker.listContainers({ all: true })]);
   const stack = ctrList.filter((c) => (c.Names[0] ?? '').replace(/^\//, '').startsWith(prefix) && !isTrue(c.Labels?.[LABEL_EXCLUDE]));
@@ -196,7 +198,8 @@ export function leftoversOf(volumes: readonly VolumeInfo[], createdAt: ReadonlyM
     .sort((a, b) => (a.createdAt ?? '').localeCompare(b.createdAt ?? '') || a.name.localeCompare(b.name));
 }
 
-export async function discover(docker: Docker, config: Pick<Config, 'volumePrefix' | 'expectedVolumes'> & { includeRestored?: boolean }, endpoint: string): Promise<{ report: Discovery; handles: DiscoveryHandles }> {
+/** The stack as it is now: its containers, volumes, databases and writers, and every problem found on the way. */
+export async function discover(docker: Docker, config: DiscoverConfig, endpoint: string): Promise<{ report: Discovery; handles: DiscoveryHandles }> {
   const prefix = config.volumePrefix;
   const problems: Problem[] = [];
   const [version, volList, ctrList] = await Promise.all([
@@ -204,8 +207,24 @@ export async function discover(docker: Docker, config: Pick<Config, 'volumePrefi
     docker.listVolumes(),
     docker.listContainers({ all: true }),
   ]);
+  const { containers, handles } = await inspectContainers(docker, ctrList, prefix, problems);
+  const { volumes, created } = classifyVolumes(volList.Volumes ?? [], containers, handles, config);
+  problems.push(...missingVolumes(volumes, config.expectedVolumes));
+  const databases = await probeDatabases(containers, volumes, handles, problems);
+  const writers = containers.filter((c) => c.writer && !c.excluded);
+  problems.push(...writerProblems(writers));
+  return {
+    report: {
+      prefix,
+      docker: { endpoint, serverVersion: version.Version },
+      volumes, containers, databases, stopOrder: stopOrderOf(writers), stopWaves: stopWavesOf(writers), leftovers: leftoversOf(volumes, created), problems,
+    },
+    handles: { containers: handles },
+  };
+}
 
-  // --- containers ---------------------------------------------------------------------------------
+/** The stack's containers, inspected one by one (engine, compose service and dependencies, volume mounts), by name. */
+async function inspectContainers(docker: Docker, ctrList: Docker.ContainerInfo[], prefix: string, problems: Problem[]): Promise<{ containers: ContainerInfo[]; handles: Map<string, DbTarget> }> {
   const handles = new Map<string, DbTarget>();
   const containers: ContainerInfo[] = [];
   const byService = new Map<string, string>(); // "project/service" -> container name
@@ -218,27 +237,7 @@ export async function discover(docker: Docker, config: Pick<Config, 'volumePrefi
     const labels = ins.Config.Labels ?? {};
     const env = envMap(ins.Config.Env);
     const running = ins.State.Running === true;
-    let engine: EngineKind | null = null;
-    let engineSource: ContainerInfo['engineSource'] = null;
-    const labelled = labels[LABEL_DUMP];
-    if (labelled) {
-      if ((ENGINE_KINDS as readonly string[]).includes(labelled)) { engine = labelled as EngineKind; engineSource = 'label'; }
-      else if (!['none', 'false'].includes(labelled)) {
-        problems.push({ subject: name, message: `label ${LABEL_DUMP}=${labelled} is not one of ${ENGINE_KINDS.join(', ')}, none`,
-          hint: `fix the label on ${name} in docker-compose.yml` });
-      }
-    } else {
-      engine = engineFromImage(ins.Config.Image) ?? null;
-      if (engine) engineSource = 'image';
-      else if (running) {
-        try {
-          const top = await container.top({ ps_args: '-eo args' });
-          const idx = Math.max(0, top.Titles.length - 1);
-          engine = engineFromProcesses((top.Processes as string[][]).map((p) => p[idx] ?? '')) ?? null;
-          if (engine) engineSource = 'process';
-        } catch { /* not fatal: stays unknown */ }
-      }
-    }
+    const { engine, engineSource } = await detectEngine(name, container, ins, problems);
     const project = labels['com.docker.compose.project'] ?? '';
     const service = labels['com.docker.compose.service'] ?? null;
     if (service) byService.set(`${project}/${service}`, name);
@@ -268,13 +267,43 @@ export async function discover(docker: Docker, config: Pick<Config, 'volumePrefi
     c.dependsOn = d.services.map((s) => byService.get(`${d.project}/${s}`)).filter((n): n is string => !!n).sort();
   }
   containers.sort((a, b) => a.name.localeCompare(b.name));
+  return { containers, handles };
+}
 
-  // --- volumes ---------------------------------------------------------------------------------------
+/** A container's database engine: from its dr.dump label, else its image, else (running) its processes; null if none. */
+async function detectEngine(name: string, container: Docker.Container, ins: Docker.ContainerInspectInfo, problems: Problem[]): Promise<Pick<ContainerInfo, 'engine' | 'engineSource'>> {
+  const labelled = (ins.Config.Labels ?? {})[LABEL_DUMP];
+  if (labelled) {
+    if ((ENGINE_KINDS as readonly string[]).includes(labelled)) return { engine: labelled as EngineKind, engineSource: 'label' };
+    if (!['none', 'false'].includes(labelled)) {
+      problems.push({ subject: name, message: `label ${LABEL_DUMP}=${labelled} is not one of ${ENGINE_KINDS.join(', ')}, none`,
+        hint: `fix the label on ${name} in docker-compose.yml` });
+    }
+    return { engine: null, engineSource: null };
+  }
+  const engine = engineFromImage(ins.Config.Image) ?? null;
+  if (engine) return { engine, engineSource: 'image' };
+  if (ins.State.Running === true) {
+    try {
+      const top = await container.top({ ps_args: '-eo args' });
+      const idx = Math.max(0, top.Titles.length - 1);
+      const seen = engineFromProcesses((top.Processes as string[][]).map((p) => p[idx] ?? '')) ?? null;
+      if (seen) return { engine: seen, engineSource: 'process' };
+    } catch { /* not fatal: stays unknown */ }
+  }
+  return { engine: null, engineSource: null };
+}
+
+/**
+ * The prefixed volumes by name, each with who mounts it, its role (a database's data where a mount meets the
+ * engine's data path) and whether it is a copy left out; `created`: their creation times, for the leftovers.
+ */
+function classifyVolumes(volList: Docker.VolumeInspectInfo[], containers: ContainerInfo[], handles: ReadonlyMap<string, DbTarget>, config: DiscoverConfig): { volumes: VolumeInfo[]; created: Map<string, string> } {
   const dbDataPaths = new Map<string, string>(); // container -> data path
   for (const c of containers) if (c.engine) dbDataPaths.set(c.name, ENGINES[c.engine].dataPath(handles.get(c.name)!.env));
   const created = new Map<string, string>();
-  const volumes: VolumeInfo[] = (volList.Volumes ?? [])
-    .filter((v) => v.Name.startsWith(prefix))
+  const volumes: VolumeInfo[] = volList
+    .filter((v) => v.Name.startsWith(config.volumePrefix))
     .map((v) => {
       const mountedBy = containers.flatMap((c) => c.mounts.filter((m) => m.volume === v.Name).map((m) => ({ container: c.name, path: m.path, readOnly: m.readOnly })));
       const isDb = mountedBy.some((m) => {
@@ -297,14 +326,18 @@ export async function discover(docker: Docker, config: Pick<Config, 'volumePrefi
       } satisfies VolumeInfo;
     })
     .sort((a, b) => a.name.localeCompare(b.name));
-  for (const name of config.expectedVolumes) {
-    if (!volumes.some((v) => v.name === name)) {
-      problems.push({ subject: name, message: `expected volume ${name} is missing`,
-        hint: 'bring the stack up (docker compose up -d), restore it (dr restore), or list the volumes you have in DR_EXPECTED_VOLUMES' });
-    }
-  }
+  return { volumes, created };
+}
 
-  // --- databases -------------------------------------------------------------------------------------
+function missingVolumes(volumes: readonly VolumeInfo[], expected: readonly string[]): Problem[] {
+  return expected.filter((name) => !volumes.some((v) => v.name === name)).map((name) => ({
+    subject: name, message: `expected volume ${name} is missing`,
+    hint: 'bring the stack up (docker compose up -d), restore it (dr restore), or list the volumes you have in DR_EXPECTED_VOLUMES',
+  }));
+}
+
+/** Each database container of the stack with its data volumes, probed through its engine when it runs. */
+async function probeDatabases(containers: readonly ContainerInfo[], volumes: readonly VolumeInfo[], handles: ReadonlyMap<string, DbTarget>, problems: Problem[]): Promise<DatabaseInfo[]> {
   const databases: DatabaseInfo[] = [];
   for (const c of containers.filter((x) => x.engine && !x.excluded)) {
     const engine = c.engine!;
@@ -327,26 +360,15 @@ export async function discover(docker: Docker, config: Pick<Config, 'volumePrefi
     }
     databases.push(db);
   }
+  return databases;
+}
 
-  // --- writers --------------------------------------------------------------------------------------
-  const writers = containers.filter((c) => c.writer && !c.excluded);
-  const stopOrder = stopOrderOf(writers.map((w) => ({ name: w.name, dependsOn: w.dependsOn })));
-  const stopWaves = stopWavesOf(writers.map((w) => ({ name: w.name, dependsOn: w.dependsOn })));
-  for (const w of writers) {
-    if (w.engine) {
-      problems.push({ subject: w.name, message: `${w.name} is labelled ${LABEL_STOP}=true but is a ${w.engine} database`,
-        hint: 'databases are dumped live; remove the label (use --mode cold to stop databases too)' });
-    }
-  }
-
-  return {
-    report: {
-      prefix,
-      docker: { endpoint, serverVersion: version.Version },
-      volumes, containers, databases, stopOrder, stopWaves, leftovers: leftoversOf(volumes, created), problems,
-    },
-    handles: { containers: handles },
-  };
+/** Writers that are databases: they are dumped live, so stopping them is a mistake in the labels. */
+function writerProblems(writers: readonly ContainerInfo[]): Problem[] {
+  return writers.filter((w) => w.engine).map((w) => ({
+    subject: w.name, message: `${w.name} is labelled ${LABEL_STOP}=true but is a ${w.engine} database`,
+    hint: 'databases are dumped live; remove the label (use --mode cold to stop databases too)',
+  }));
 }
 
 /**

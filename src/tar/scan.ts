@@ -3,7 +3,8 @@
  * `L`/`K`), hands each entry's content to a callback as sub-arrays of the chunks it was given (no copies, no
  * per-entry streams), and never holds more than one header block and one metadata record. Zero blocks are
  * skipped, as `tar --ignore-zeros` does. Pure and synchronous: the backup's index builder, the restore's
- * gate and the tar checker are built on it.
+ * gate and the tar checker are built on it. src/db keeps tar-stream for the one-file archives of Docker's
+ * archive API, where it needs what this scanner does not do: an entry as a Readable, and writing a tar.
  */
 
 const BLOCK = 512;

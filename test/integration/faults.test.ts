@@ -23,7 +23,7 @@ import {
 import { startFaultProxy, type FaultProxy } from '../env/faultproxy.ts';
 import { signManifest, serializeManifest, type Manifest } from '../../src/repo/manifest.ts';
 import { loadSigningKey } from '../../src/repo/trust.ts';
-import { createEncryptStream } from '../../src/codec/age.ts';
+import { createEncryptStream } from '../../src/codec/age/index.ts';
 import { compressor } from '../../src/codec/write.ts';
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import { KeyspaceTap, readRdb, bucketBounds } from '../../src/db/redis/rdb.ts';
 import { KEYSPACE_LUA, keyspaceArgs, parseKeyspaceReply, type LoadedKeyspace } from '../../src/db/redis/engine.ts';
 import { signManifest, serializeManifest, type Manifest, type RedisKeyspace } from '../../src/repo/manifest.ts';
 import { loadSigningKey } from '../../src/repo/trust.ts';
-import { createEncryptStream } from '../../src/codec/age.ts';
+import { createEncryptStream } from '../../src/codec/age/index.ts';
 import { compressor } from '../../src/codec/write.ts';
 
 const IMAGE = 'helpdesk-dr-test/redis:7';

@@ -10,7 +10,7 @@ import tar from 'tar-stream';
 import { runDr, stackUp, docker, backupEnv, startedAt, scratchDir, WRITERS, DATABASES, type BackupEnv } from '../helpers.ts';
 import { signManifest, serializeManifest, type Manifest } from '../../src/repo/manifest.ts';
 import { loadSigningKey } from '../../src/repo/trust.ts';
-import { createEncryptStream, createDecryptStream, parseIdentities } from '../../src/codec/age.ts';
+import { createEncryptStream, createDecryptStream, parseIdentities } from '../../src/codec/age/index.ts';
 import type { VerifyReport } from '../../src/verify/run.ts';
 
 let env: BackupEnv;

@@ -24,7 +24,7 @@ import {
   parseIdentities,
   parseRecipients,
   recipientOf,
-} from '../../src/codec/age.ts';
+} from '../../src/codec/age/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'age-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

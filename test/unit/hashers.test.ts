@@ -10,7 +10,7 @@ import { LocalStorage } from '../../src/storage/local.ts';
 import { DestSet } from '../../src/storage/destset.ts';
 import { storePart, type PartOptions } from '../../src/codec/write.ts';
 import { Hashers } from '../../src/codec/hashers.ts';
-import { generateIdentity } from '../../src/codec/age.ts';
+import { generateIdentity } from '../../src/codec/age/index.ts';
 import { openPlain } from '../../src/codec/read.ts';
 import type { Manifest, PartRecord } from '../../src/repo/manifest.ts';
 

@@ -13,7 +13,7 @@ import { RetryingStorage } from '../../src/storage/retry.ts';
 import { FaultyStorage } from '../support/faulty-storage.ts';
 import { DestSet } from '../../src/storage/destset.ts';
 import { storePart } from '../../src/codec/write.ts';
-import { generateIdentity } from '../../src/codec/age.ts';
+import { generateIdentity } from '../../src/codec/age/index.ts';
 
 const tmp = () => tempDir('dr-storage-');
 async function text(r: Readable): Promise<string> { let s = ''; for await (const c of r) s += c; return s; }
