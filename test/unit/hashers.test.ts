@@ -127,8 +127,10 @@ test('a part without an index gets no entry count; closing the workers fails a p
     endless.write(Buffer.alloc(1 << 16));
     const stuck = storePart(new DestSet([storage]), 'id', 'dumps/y.sql.zst.age', 'dump', 'y', endless, opts);
     await new Promise((r) => setTimeout(r, 100));
+    // (the rejection is awaited from before close(): it may come while close() is still running)
+    const failed = assert.rejects(stuck, /part dumps\/y\.sql\.zst\.age: the hash worker was stopped/);
     await hashers.close(); // … and fails, instead of waiting forever, when the workers go
-    await assert.rejects(stuck, /part dumps\/y\.sql\.zst\.age: the hash worker was stopped/);
+    await failed;
     assert.deepEqual((await storage.list('id')).map((o) => o.key), ['id/dumps/x.sql.zst.age'], 'the failed part left nothing');
   } finally {
     await hashers.close();
