@@ -13,111 +13,27 @@
  */
 import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import type { KeyObject } from 'node:crypto';
-import type Docker from 'dockerode';
 import type { Context } from '../core/context.ts';
-import { ConfigError } from '../core/config.ts';
-import { parseRecipients } from '../codec/age/index.ts';
-import { loadSigningKey } from '../repo/trust.ts';
-import { acquireLock } from '../repo/lock.ts';
-import { discover, type Discovery, type DiscoveryHandles, type VolumeInfo } from '../stack/discover.ts';
-import { recoverStopped, Quiescer } from '../stack/quiesce.ts';
-import { unverifiedTargets } from '../repo/restore-journal.ts';
 import { stage } from '../core/hooks.ts';
-import { removeStaleHelpers, prepareVolume, newIndexStream, type VolumeSource } from '../docker/volumes.ts';
-import { prepareDump, safeSegment, type DumpResult, type StartedDump } from '../db/dump.ts';
-import { storePart, EXT, type PartOptions } from '../codec/write.ts';
-import { Hashers } from '../codec/hashers.ts';
 import { mapLimit, settledAll, untilAborted } from '../core/concurrency.ts';
-import { DestSet, type CopyStatus } from '../storage/destset.ts';
-import { destinations } from '../storage/destinations.ts';
-import { FORMAT, newBackupId, serializeManifest, signManifest, type DatabaseRecord, type Manifest, type PartRecord, type VolumeRecord } from '../repo/manifest.ts';
+import { DrError, ExitCode, errorMessage } from '../core/errors.ts';
+import { acquireLock } from '../repo/lock.ts';
+import { FORMAT, newBackupId, signManifest, type DatabaseRecord, type Manifest, type PartRecord, type VolumeRecord } from '../repo/manifest.ts';
 import { cleanupIncomplete } from '../repo/catalog.ts';
 import { pruneDestinations, retentionPolicy } from '../repo/prune.ts';
-import { DrError, ExitCode, errorMessage } from '../core/errors.ts';
+import { DestSet, type CopyStatus } from '../storage/destset.ts';
+import { destinations } from '../storage/destinations.ts';
+import { removeStaleHelpers, type VolumeSource } from '../docker/volumes.ts';
+import { Hashers } from '../codec/hashers.ts';
+import { prepareDump, type DumpResult, type StartedDump } from '../db/dump.ts';
+import { discover } from '../stack/discover.ts';
+import { recoverStopped, Quiescer } from '../stack/quiesce.ts';
+import { settingsFor, planBackup, refuseDuringRestore, type BackupPlan } from './plan.ts';
+import { VolumeArchiver, EARLY_READS } from './volumes.ts';
+import { writeSums, writeManifest } from './commit.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
 export interface BackupOptions { mode?: 'hot' | 'cold'; dryRun?: boolean }
-
-export interface BackupPlan {
-  id: string;
-  mode: 'hot' | 'cold';
-  destination: string;
-  dumps: { container: string; engine: string; databases: string[] }[];
-  /** archived before anything is stopped (no running writer mounts them) */
-  hotVolumes: string[];
-  /** archived while `stop` are stopped */
-  quiescedVolumes: string[];
-  /** covered by a logical dump (hot mode) */
-  dumpedVolumes: { volume: string; container: string }[];
-  stop: string[];
-  /** `stop` grouped into waves: the containers of one wave are stopped (and started) together */
-  waves: string[][];
-  /** how the app writers are quiesced (DR_QUIESCE); the databases' wave of cold mode is always stopped */
-  quiesce: 'stop' | 'pause';
-  compression: string;
-  recipients: string[];
-}
-
-interface Settings { recipients: string[]; signingKey: KeyObject; partOpts: PartOptions }
-
-/** Everything that can be checked before touching anything; all problems at once. */
-function settingsFor(ctx: Context): Settings {
-  const c = ctx.config;
-  const problems: string[] = [];
-  // the retention variables are checked by every backup, not only by the first prune weeks later
-  try { retentionPolicy(c); } catch (err) { problems.push(...(err instanceof ConfigError ? err.problems : [errorMessage(err)])); }
-  let recipients: string[] = [];
-  if (!c.recipients) problems.push('DR_AGE_RECIPIENTS (or DR_AGE_RECIPIENTS_FILE) is required by dr backup: the age recipients (age1…) to encrypt to; create a key pair with dr keygen');
-  else {
-    try { recipients = parseRecipients(c.recipients.text, c.recipients.source); } catch (err) { problems.push(errorMessage(err)); }
-  }
-  let signingKey: KeyObject | undefined;
-  if (!c.signingKeyFile) problems.push('DR_SIGNING_KEY_FILE is required by dr backup: the ed25519 key that signs manifests; create it with dr keygen');
-  else {
-    try { signingKey = loadSigningKey(c.signingKeyFile); } catch (err) { problems.push(errorMessage(err)); }
-  }
-  if (problems.length) throw new ConfigError(problems);
-  return { recipients, signingKey: signingKey!, partOpts: { compression: c.compression, zstdLevel: c.zstdLevel, recipients } };
-}
-
-export function planBackup(report: Discovery, mode: 'hot' | 'cold', id: string, ctx: Context, recipients: string[]): BackupPlan {
-  const dbs = report.databases;
-  const waves = [...report.stopWaves, ...(mode === 'cold' && dbs.length ? [dbs.map((d) => d.container)] : [])];
-  const stop = waves.flat();
-  const stopped = new Set(stop);
-  const volumes = report.volumes.filter((v) => !v.excluded);
-  const dumpedVolumes: BackupPlan['dumpedVolumes'] = [];
-  const hot: string[] = [];
-  const quiesced: string[] = [];
-  for (const v of volumes) {
-    if (v.role === 'database' && mode === 'hot') {
-      dumpedVolumes.push({ volume: v.name, container: v.mountedBy.find((m) => dbs.some((d) => d.container === m.container))!.container });
-      continue;
-    }
-    if (v.mountedBy.some((m) => stopped.has(m.container))) quiesced.push(v.name);
-    else hot.push(v.name);
-  }
-  return {
-    id, mode, destination: ctx.config.localDir,
-    dumps: dbs.map((d) => ({ container: d.container, engine: d.engine, databases: d.databases })),
-    hotVolumes: hot, quiescedVolumes: quiesced, dumpedVolumes, stop, waves, quiesce: ctx.config.quiesce,
-    compression: ctx.config.compression, recipients,
-  };
-}
-
-export function renderPlan(p: BackupPlan): string {
-  return [
-    `Backup plan ${p.id} (${p.mode} mode) → local ${p.destination}`,
-    `  dumps:            ${p.dumps.map((d) => `${d.container} (${d.engine}: ${d.databases.join(', ') || 'all'})`).join('; ') || '(none)'}`,
-    `  archived live:    ${p.hotVolumes.join(', ') || '(none)'}`,
-    `  ${p.quiesce === 'pause' ? 'paused' : 'stopped'}, by wave: ${p.waves.map((w) => w.join(' + ')).join(', then ') || '(none)'}`,
-    `  archived stopped: ${p.quiescedVolumes.join(', ') || '(none)'}`,
-    `  covered by dumps: ${p.dumpedVolumes.map((d) => `${d.volume} (${d.container})`).join(', ') || '(none)'}`,
-    `  parts: tar → ${p.compression} → age to ${p.recipients.length} recipient(s) → SHA-256 → destination`,
-  ].join('\n');
-}
 
 export interface BackupResult { manifest: Manifest | null; plan: BackupPlan; warnings: string[]; copies: CopyStatus[] }
 
@@ -175,6 +91,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     plan = planBackup(report, mode, id, ctx, settings.recipients);
     log.info({ id, mode, stop: plan.stop, hot: plan.hotVolumes, quiesced: plan.quiescedVolumes }, 'backup started');
     const parts: PartRecord[] = [];
+    const volumes = new VolumeArchiver({ docker, report, handles, dests, id, opts: partOpts, parallelism: config.parallelism, signal: abort.signal, log, parts });
     const imageId = (name: string) => report.containers.find((c) => c.name === name)!.imageId;
 
     // 1. dumps: logins and checks now. In hot mode with writers to quiesce, the dumps start once the writers
@@ -195,37 +112,8 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       });
     }
 
-    // 2. volumes nobody stops: archived live.
-    //    archive() resolves once every volume has been READ to its end, with the promises of their records:
-    //    a volume frees its slot for the next one as soon as it is read (its last bytes are compressed,
-    //    encrypted, written and fsynced while the next volume is read), and the writers run again as soon as
-    //    every volume they write has been read, not once it is stored.
-    const volumeOf = (name: string) => report.volumes.find((v) => v.name === name)!;
-    const archive = async (names: string[], quiesced: string[], ready?: Map<string, VolumeSource>): Promise<Promise<VolumeRecord>[]> => {
-      const stored: Promise<VolumeRecord>[] = [];
-      try {
-        await mapLimit(names, config.parallelism, async (name) => {
-          abort.signal.throwIfAborted();
-          await stage(`volume:${name}`, abort.signal);
-          const source = ready?.get(name) ?? await sourceOf(docker, volumeOf(name), report, handles);
-          ready?.delete(name); // archiveVolume releases it from here on
-          let read!: () => void;
-          const wasRead = new Promise<void>((r) => { read = r; });
-          const p = archiveVolume(dests, id, volumeOf(name), source, partOpts, read)
-            .then((r) => { parts.push(...r.parts); return { ...r.record, quiesced }; });
-          p.catch(() => {}); // awaited below; a failure after the read is reported there
-          stored.push(p);
-          const t = performance.now();
-          await Promise.race([wasRead, p]);
-          log.debug({ volume: name, readMs: Math.round(performance.now() - t) }, 'volume read');
-        });
-      } catch (err) {
-        await Promise.allSettled(stored); // nothing may still be writing when the failed backup is removed
-        throw err;
-      }
-      return stored;
-    };
-    const volumeRecords: VolumeRecord[] = await settledAll(await archive(plan.hotVolumes, []));
+    // 2. volumes nobody stops: archived live (src/backup/volumes.ts: a volume's slot is free once it is read)
+    const volumeRecords: VolumeRecord[] = await settledAll(await volumes.archive(plan.hotVolumes, []));
 
     // 3. quiesce, archive, restart (restart also happens in finally on any error or signal)
     abort.signal.throwIfAborted();
@@ -239,7 +127,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       // A kill -9 before their first part leaves them empty; the next backup's clean-up removes such a
       // backup folder too (src/repo/catalog.ts cleanupIncomplete).
       if (plan.quiescedVolumes.length) await dests.prepare([`${id}/volumes`, `${id}/index`]);
-      await mapLimit(plan.quiescedVolumes, config.parallelism, async (name) => { ready.set(name, await sourceOf(docker, volumeOf(name), report, handles)); });
+      await mapLimit(plan.quiescedVolumes, config.parallelism, async (name) => { ready.set(name, await volumes.source(name)); });
       abort.signal.throwIfAborted();
       // app writers are stopped (or paused: DR_QUIESCE); the databases' wave of cold mode is always stopped
       await quiescer.stop(plan.waves, (i) => (i < report.stopWaves.length ? config.quiesce : 'stop'));
@@ -252,7 +140,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       // request the engine answers in ~60 ms) and wait on their pipes (≤ ~1 MiB each) for their turn: their
       // start-up costs overlap
       for (const name of plan.quiescedVolumes.slice(0, EARLY_READS)) void ready.get(name)?.open();
-      storing = await archive(plan.quiescedVolumes, quiescer.stopped.map((s) => s.name), ready);
+      storing = await volumes.archive(plan.quiescedVolumes, quiescer.stopped.map((s) => s.name), ready);
       // no writer runs again before every database's snapshot is taken
       if (started.length) log.debug({ snapshotMs: Math.round(await untilAborted(snapshots, abort.signal)) }, 'every dump has its snapshot');
     } catch (err) {
@@ -279,16 +167,12 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     const databases: DatabaseRecord[] = dumps.map((d) => d.record);
     for (const d of dumps) parts.push(...d.parts);
 
-    for (const d of plan.dumpedVolumes) {
-      const v = report.volumes.find((x) => x.name === d.volume)!;
-      volumeRecords.push({ ...volumeRecordBase(v), part: null, index: null, coveredBy: `dump:${d.container}`, quiesced: [] });
-    }
+    for (const d of plan.dumpedVolumes) volumeRecords.push(volumes.coveredByDump(d.volume, d.container));
     volumeRecords.sort((a, b) => a.name.localeCompare(b.name));
 
     // 4. SHA256SUMS, then the manifest: the commit
     abort.signal.throwIfAborted();
-    const sums = parts.map((p) => `${p.stored.sha256}  ${p.key}\n`).sort((a, b) => a.slice(66).localeCompare(b.slice(66))).join('');
-    await putSmall(dests, `${id}/SHA256SUMS`, sums);
+    await writeSums(dests, id, parts);
     const finishedAt = new Date();
     manifest = signManifest({
       format: FORMAT, id, tool: { name: pkg.name, version: pkg.version }, host: hostname(), prefix: config.volumePrefix, mode,
@@ -301,7 +185,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     }, settings.signingKey);
     abort.signal.throwIfAborted();
     await stage('manifest', abort.signal);
-    await putSmall(dests, `${id}/manifest.json`, serializeManifest(manifest));
+    await writeManifest(dests, manifest);
     for (const d of dests.all.filter((x) => dests.errorOf(x))) await d.deletePrefix(id).catch(() => {}); // orphans also go at the next backup
     log.info({ id, parts: parts.length, durationMs: manifest.durationMs, downtimeMs: manifest.downtime.ms, copies: dests.status(true) }, 'backup committed');
     if (config.pruneAfterBackup) {
@@ -337,56 +221,3 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
   return { manifest, plan: plan!, warnings: manifest!.warnings, copies: dests.status(true) };
 }
 
-/** A small object (SHA256SUMS, manifest) to every live destination; a failure drops that destination. */
-async function putSmall(dests: DestSet, key: string, text: string): Promise<void> {
-  await Promise.all(dests.live().map((d) => d.put(key, Readable.from([Buffer.from(text)])).catch((err: unknown) => dests.fail(d, err))));
-  if (!dests.live().length) throw new DrError(`every destination failed while writing ${key}`);
-}
-
-function volumeRecordBase(v: VolumeInfo): Omit<VolumeRecord, 'part' | 'index' | 'coveredBy' | 'quiesced'> {
-  return { name: v.name, role: v.role, driver: v.driver, labels: v.labels, mountedBy: v.mountedBy.map((m) => ({ container: m.container, path: m.path })) };
-}
-
-/** quiesced volumes whose reads start together as the writers stop (each then waits with ≤ ~1 MiB in its pipe) */
-const EARLY_READS = 16;
-
-/** How volume `v` is read (src/docker/volumes.ts prepareVolume), with an image borrowed from the stack for a helper. */
-async function sourceOf(docker: Docker, v: VolumeInfo, report: Discovery, handles: DiscoveryHandles): Promise<VolumeSource> {
-  const owner = v.mountedBy[0]?.container ?? report.containers[0]?.name;
-  const image = report.containers.find((c) => c.name === owner)?.imageId;
-  if (!image || !handles.containers.has(owner!)) throw new DrError(`volume ${v.name}: no container of the stack to borrow an image from for the helper`);
-  return prepareVolume(docker, v.name, image);
-}
-
-/** One volume: its tar part and, built from the same stream, its per-file index part. Releases `source`. */
-async function archiveVolume(storage: DestSet, id: string, v: VolumeInfo, source: VolumeSource, opts: PartOptions, onRead?: () => void): Promise<{ record: Omit<VolumeRecord, 'quiesced'>; parts: PartRecord[] }> {
-  try {
-    const tarStream = await source.open();
-    const indexOut = newIndexStream();
-    const seg = safeSegment(v.name);
-    const volP = storePart(storage, id, `volumes/${seg}.tar${EXT[opts.compression]}.age`, 'volume', v.name, tarStream, opts, { index: { out: indexOut, what: `volume ${v.name}` }, ...(onRead ? { onRead } : {}) });
-    const idxP = storePart(storage, id, `index/${seg}.jsonl${EXT[opts.compression]}.age`, 'index', v.name, indexOut, opts);
-    let volPart: PartRecord, idxPart: PartRecord;
-    try {
-      [volPart, idxPart] = await Promise.all([volP, idxP]);
-    } catch (err) {
-      indexOut.destroy(); // the index part must not wait for a tar that will never end
-      tarStream.destroy();
-      await Promise.allSettled([volP, idxP]); // nothing of this volume is still writing when the error goes up
-      throw err;
-    }
-    idxPart.files = volPart.files!;
-    return { record: { ...volumeRecordBase(v), part: volPart.key, index: idxPart.key, coveredBy: null }, parts: [volPart, idxPart] };
-  } finally {
-    await source.done();
-  }
-}
-
-/** A backup of half-restored volumes would be kept by the retention policy as if it were the stack: refused. */
-async function refuseDuringRestore(dir: string): Promise<void> {
-  const { journal, targets } = await unverifiedTargets(dir);
-  if (journal && targets.size) {
-    throw new DrError(`a restore of backup ${journal.id} did not finish: volumes ${[...targets].join(', ')} are not restored and verified; refusing to back them up`, ExitCode.failed,
-      `finish the restore first: ${journal.resume}`);
-  }
-}

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { runDr, stackUp, docker, backupEnv, TEST_PROJECT_LABEL, type BackupEnv } from '../helpers.ts';
 import type { Manifest } from '../../src/repo/manifest.ts';
 import type { StatusReport } from '../../src/cli/commands/status.ts';
-import type { BackupPlan } from '../../src/backup/run.ts';
+import type { BackupPlan } from '../../src/backup/plan.ts';
 import type { Leftover } from '../../src/stack/discover.ts';
 
 let env: BackupEnv;

@@ -1,9 +1,22 @@
 /** `dr backup [--dry-run] [--mode hot|cold] [--json]` */
 import type { Context } from '../../core/context.ts';
-import { runBackup, renderPlan } from '../../backup/run.ts';
+import { runBackup } from '../../backup/run.ts';
+import type { BackupPlan } from '../../backup/plan.ts';
 import { findLeftovers, type Leftover } from '../../stack/discover.ts';
 import { formatBytes } from '../table.ts';
 import { ExitCode, DrError } from '../../core/errors.ts';
+
+function renderPlan(p: BackupPlan): string {
+  return [
+    `Backup plan ${p.id} (${p.mode} mode) → local ${p.destination}`,
+    `  dumps:            ${p.dumps.map((d) => `${d.container} (${d.engine}: ${d.databases.join(', ') || 'all'})`).join('; ') || '(none)'}`,
+    `  archived live:    ${p.hotVolumes.join(', ') || '(none)'}`,
+    `  ${p.quiesce === 'pause' ? 'paused' : 'stopped'}, by wave: ${p.waves.map((w) => w.join(' + ')).join(', then ') || '(none)'}`,
+    `  archived stopped: ${p.quiescedVolumes.join(', ') || '(none)'}`,
+    `  covered by dumps: ${p.dumpedVolumes.map((d) => `${d.volume} (${d.container})`).join(', ') || '(none)'}`,
+    `  parts: tar → ${p.compression} → age to ${p.recipients.length} recipient(s) → SHA-256 → destination`,
+  ].join('\n');
+}
 
 function renderLeftOut(leftOut: readonly Leftover[]): string {
   if (!leftOut.length) return '';
