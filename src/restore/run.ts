@@ -17,72 +17,29 @@
  * container on a volume that was not verified. The same command resumes: verified components are skipped.
  */
 import { mkdir } from 'node:fs/promises';
-import type Docker from 'dockerode';
 import type { Context } from '../core/context.ts';
-import { checkTrustedSignature } from '../repo/trust.ts';
-import { acquireLock } from '../repo/lock.ts';
-import { locateBackup, readManifest } from '../repo/catalog.ts';
-import { selectDestinations } from '../storage/destinations.ts';
-import { FORMAT, type PartRecord, type VolumeRecord, type DatabaseRecord } from '../repo/manifest.ts';
-import { readPart, loadIndex, tarChecker, openPlain, precheckPart, indexProblem } from '../codec/read.ts';
-import { tarGate } from '../tar/gate.ts';
-import { rereader } from '../tar/reread.ts';
-import { Transform, Writable } from 'node:stream';
-import { localMountpoint, toolStage } from '../core/tools.ts';
-import { createHelper, volumeTar, readVolume, removeStaleHelpers } from '../docker/volumes.ts';
-import { tarEntries, type IndexEntry } from '../tar/file-index.ts';
-import { restoreDatabase, type DbRestoreResult } from '../db/replay.ts';
-import { discover, stopWavesOf, type ContainerInfo } from '../stack/discover.ts';
-import { Quiescer, recoverStopped, stoppedByDr } from '../stack/quiesce.ts';
-import { readRestoreJournal, writeRestoreJournal, removeRestoreJournal, unfinished, type JournalComponent, type RestoreJournalData } from '../repo/restore-journal.ts';
 import { stage } from '../core/hooks.ts';
-import { startAndWait, type ServiceState } from '../stack/start.ts';
-import { pipeline } from 'node:stream/promises';
 import { DrError, ExitCode, errorMessage, CheckError } from '../core/errors.ts';
 import { restoreGcMode } from '../core/memory.ts';
 import { untilAborted } from '../core/concurrency.ts';
+import { checkTrustedSignature } from '../repo/trust.ts';
+import { acquireLock } from '../repo/lock.ts';
+import { locateBackup, readManifest } from '../repo/catalog.ts';
+import { FORMAT, type PartRecord } from '../repo/manifest.ts';
+import { readRestoreJournal, writeRestoreJournal, removeRestoreJournal, unfinished, type JournalComponent, type RestoreJournalData } from '../repo/restore-journal.ts';
+import { selectDestinations } from '../storage/destinations.ts';
+import { removeStaleHelpers } from '../docker/volumes.ts';
 import { identitiesFrom } from '../codec/keys.ts';
+import { restoreDatabase, type DbRestoreResult } from '../db/replay.ts';
+import { discover, type ContainerInfo } from '../stack/discover.ts';
+import { Quiescer, recoverStopped, stoppedByDr } from '../stack/quiesce.ts';
+import { startAndWait, type ServiceState } from '../stack/start.ts';
+import { selectScope, planTargets, imageFor, resumeCommand, type RestoreOptions, type RestorePlan } from './plan.ts';
+import { checkParts, partsOf } from './precheck.ts';
+import { copyVerified, emptyVolume } from './targets.ts';
+import { writeVolume } from './write-volume.ts';
 
-export interface RestoreOptions {
-  id?: string;
-  latest?: boolean;
-  volumes?: string[];
-  dbs?: string[];
-  suffix?: string;
-  force?: boolean;
-  dryRun?: boolean;
-  from?: string;
-  /** extra labels for the volumes this restore creates (the drill marks its scratch volumes) */
-  volumeLabels?: Record<string, string>;
-  /** skip the lock (the caller holds it) */
-  lockHeld?: boolean;
-  /** --trust-signer: a signer key confirmed out of band, trusted besides the configured one (logged loudly) */
-  trustSigner?: string;
-}
-
-/** What a restore does with one target volume. */
-export interface TargetPlan {
-  target: string;
-  /** absent: created */
-  create: boolean;
-  /** --force: the old content is copied here (verified) before the target is emptied */
-  keepOldAs: string | null;
-  /** holds an unfinished restore's output (src/repo/restore-journal.ts): emptied and written again, no --force needed */
-  rewrite: boolean;
-  /** already restored and verified by an earlier run of this restore: skipped */
-  skip: boolean;
-}
-
-export interface RestorePlan {
-  id: string;
-  from: string;
-  volumes: ({ name: string } & TargetPlan)[];
-  databases: ({ container: string; engine: string; databases: string[]; volume: string } & Omit<TargetPlan, 'target'>)[];
-  stop: string[];
-  /** `stop` grouped into waves stopped together */
-  stopWaves: string[][];
-  start: string[];
-}
+export type { RestoreOptions } from './plan.ts';
 
 export interface RestoreSummary {
   id: string;
@@ -97,44 +54,6 @@ export interface RestoreSummary {
   databases: DbRestoreResult[];
   services: ServiceState[];
   warnings: string[];
-}
-
-const KEEP_SUFFIX = '_pre-restore_';
-const stamp = () => new Date().toISOString().replace(/[-:]/g, '').slice(0, 15).toLowerCase();
-
-/** `<volume>_pre-restore_<now>`, made unique (a second --force never merges into an earlier copy). */
-async function keepName(docker: Docker, volume: string, taken: Set<string>): Promise<string> {
-  const base = `${volume}${KEEP_SUFFIX}${stamp()}`;
-  for (let i = 1; ; i++) {
-    const name = i === 1 ? base : `${base}-${i}`;
-    if (taken.has(name)) continue;
-    if (!(await docker.getVolume(name).inspect().then(() => true, () => false))) { taken.add(name); return name; }
-  }
-}
-
-/** The command that runs this restore again (and so resumes it). */
-function resumeCommand(id: string, opts: RestoreOptions): string {
-  return ['dr restore', id, ...(opts.from ? ['--from', opts.from] : []), ...(opts.volumes ?? []).flatMap((v) => ['--volume', v]),
-    ...(opts.dbs ?? []).flatMap((d) => ['--db', d]), ...(opts.force ? ['--force'] : [])].join(' ');
-}
-
-/** Is the volume absent, or present and empty? (reads at most two tar entries) */
-async function volumeState(docker: Docker, name: string, image: string): Promise<'absent' | 'empty' | 'non-empty'> {
-  const exists = await docker.getVolume(name).inspect().then(() => true, () => false);
-  if (!exists) return 'absent';
-  const helper = await createHelper(docker, image, name, true, 'restore');
-  try {
-    const s = await volumeTar(helper, name);
-    let bytes = 0;
-    for await (const c of s) {
-      bytes += (c as Buffer).length;
-      // an empty volume is one directory header + the end-of-archive blocks: well under 4 KiB
-      if (bytes > 4096) { s.destroy(); return 'non-empty'; }
-    }
-    return bytes > 3 * 512 + 1024 ? 'non-empty' : 'empty';
-  } finally {
-    await helper.remove({ force: true, v: true }).catch(() => {});
-  }
 }
 
 export async function runRestore(ctx: Context, opts: RestoreOptions): Promise<RestoreSummary> {
@@ -198,59 +117,10 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
     if (m.format !== FORMAT) throw new CheckError(`backup ${id} has format ${m.format}; this dr reads ${FORMAT}`);
 
     // 2. scope
-    const full = !opts.volumes?.length && !opts.dbs?.length;
-    const dbs: DatabaseRecord[] = m.databases.filter((d) => full || opts.dbs?.some((x) => x === d.container || d.databases.some((n) => n.name === x)));
-    // a database volume comes back through its dump (replayed and compared table by table); the raw copy a
-    // cold backup also holds is restored only when asked for by --volume
-    const fromDumps = new Set(dbs.flatMap((d) => d.dataVolumes));
-    const vols: VolumeRecord[] = m.volumes.filter((v) => v.part && (full ? !fromDumps.has(v.name) : opts.volumes?.includes(v.name)));
-    for (const want of opts.volumes ?? []) {
-      const v = m.volumes.find((x) => x.name === want);
-      if (!v) throw new DrError(`--volume ${want}: backup ${id} has no such volume (it has ${m.volumes.map((x) => x.name).join(', ')})`, ExitCode.usage);
-      if (!v.part) throw new DrError(`--volume ${want}: this volume is covered by the dump of ${v.coveredBy?.slice(5)}; restore it with --db ${v.coveredBy?.slice(5)}`, ExitCode.usage);
-    }
-    for (const want of opts.dbs ?? []) {
-      if (!m.databases.some((d) => d.container === want || d.databases.some((n) => n.name === want))) {
-        throw new DrError(`--db ${want}: backup ${id} has no such database container or database`, ExitCode.usage);
-      }
-    }
+    const { full, dbs, vols } = selectScope(m, id, opts);
 
-    // 3. check every part this restore will use, before writing anything: stored size and SHA-256 against the
-    //    signed manifest, the age header opens, every index entry is safe. --dry-run reads every part in full
-    //    (decrypt, decompress, plaintext SHA-256, each tar entry sanitised and compared with the index).
-    const parts = (keys: (string | null)[]) => keys.filter((k): k is string => !!k).map((k) => {
-      const p = m.parts.find((x) => x.key === k);
-      if (!p) throw new CheckError(`backup ${id}: the manifest names part ${k} but does not describe it`);
-      return p;
-    });
-    const indexes = new Map<string, Awaited<ReturnType<typeof loadIndex>>>();
-    for (const v of vols) {
-      signal.throwIfAborted();
-      const [vp, ip] = parts([v.part, v.index]) as [PartRecord, PartRecord];
-      // the index loads while the volume part's stored bytes are hashed (both only read); a failure of the
-      // index stops the hashing, and is the one reported
-      let indexFailed = false;
-      const [loaded, checked] = await untilAborted(Promise.allSettled([
-        loadIndex(storage, m, ip, identities).catch((err: unknown) => { indexFailed = true; throw err; }),
-        opts.dryRun ? null : precheckPart(storage, m, vp, identities, () => indexFailed || signal.aborted),
-      ]), signal);
-      if (loaded.status === 'rejected') throw loaded.reason;
-      if (checked.status === 'rejected') throw checked.reason;
-      const index = loaded.value;
-      const bad = indexProblem(v.name, index);
-      if (bad) throw bad;
-      if (opts.dryRun) {
-        const checker = tarChecker(v.name, index);
-        await untilAborted(readPart(storage, m, vp, identities, checker.sink), signal);
-        if (checker.diffs.length) throw new CheckError(`volume ${v.name}: the archive differs from its index: ${checker.diffs.slice(0, 10).join('; ')}`);
-      }
-      indexes.set(v.name, index);
-    }
-    for (const d of dbs) {
-      for (const p of parts([...d.databases.map((x) => x.part), ...d.extraParts.map((x) => x.part)])) {
-        await untilAborted(opts.dryRun ? readPart(storage, m, p, identities) : precheckPart(storage, m, p, identities), signal);
-      }
-    }
+    // 3. check every part this restore will use, before writing anything (src/restore/precheck.ts)
+    const indexes = await checkParts({ storage, m, vols, dbs, identities, dryRun: !!opts.dryRun, signal });
     log.info({ id, volumes: vols.length, databases: dbs.length }, opts.dryRun ? 'every part read in full and checked' : 'every part checked: signature, stored SHA-256, age header, index entries');
 
     // 4. plan: targets must be fresh (absent or empty) unless --force, or hold an unfinished restore's output
@@ -258,57 +128,10 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
     const { report } = await discover(docker, config, ctx.dockerEndpoint).catch(() => ({ report: null }));
     stack = report?.containers ?? [];
     const prev = journaled ? await readRestoreJournal(config.localDir) : null;
-    // targets holding restore output that is not verified: not user data, so written again without --force
-    const owned = new Set(prev?.components.filter((c) => unfinished(c) && c.owned).map((c) => c.target) ?? []);
-    // components an earlier, unfinished run of this same restore verified: skipped (also with --force: the
-    // same command resumes; once the restore is finished, a new run redoes everything)
-    const verifiedBefore = new Set(prev && prev.id === id ? prev.components.filter((c) => c.state === 'verified').map((c) => c.target) : []);
-    if (prev && prev.id !== id && owned.size) {
-      log.warn({ restore: prev.id, volumes: [...owned] }, `an unfinished restore of ${prev.id} left volumes that are not verified; this restore of ${id} writes over the ones it restores`);
-    }
-    const anyImage = (prefer: string[]) => prefer.find(Boolean) ?? stack[0]?.imageId ?? m.databases[0]?.imageId;
-    const p: RestorePlan = plan = { id, from: `${storage.kind} ${storage.location}`, volumes: [], databases: [], stop: [], stopWaves: [], start: [] };
-    const refuse: string[] = [];
-    const keepNames = new Set<string>();
-    const target = async (name: string, image: string): Promise<TargetPlan> => {
-      const t = name + suffix;
-      if (verifiedBefore.has(t)) return { target: t, create: false, keepOldAs: null, rewrite: false, skip: true };
-      const st = await volumeState(docker, t, image);
-      const rewrite = st === 'non-empty' && owned.has(t);
-      if (st === 'non-empty' && !rewrite && !opts.force) refuse.push(`volume ${t} is not empty`);
-      const keepOldAs = st === 'non-empty' && !rewrite && opts.force ? await keepName(docker, t, keepNames) : null;
-      return { target: t, create: st === 'absent', keepOldAs, rewrite, skip: false };
-    };
-    for (const v of vols) {
-      const img = anyImage([stack.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '', m.containers.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '']);
-      p.volumes.push({ name: v.name, ...(await target(v.name, img!)) });
-    }
-    for (const d of dbs) {
-      const vol = d.dataVolumes[0];
-      if (!vol) throw new DrError(`${d.container}: the backup records no data volume for it`);
-      const { target: volume, ...t } = await target(vol, d.imageId);
-      p.databases.push({ container: d.container, engine: d.engine, databases: d.databases.map((x) => x.name), volume, ...t });
-    }
-    if (refuse.length) {
-      throw new DrError(`refusing to restore: ${refuse.join('; ')}`, ExitCode.failed,
-        `restore side by side with --suffix, remove the volume, or pass --force (the old content is first copied to <volume>${KEEP_SUFFIX}<time> and checked)`);
-    }
-    if (!suffix) {
-      const targets = new Set([...p.volumes.map((v) => v.name), ...dbs.flatMap((d) => d.dataVolumes)]);
-      const users = stack.filter((c) => !c.excluded && c.mounts.some((mt) => targets.has(mt.volume)));
-      const writers = stack.filter((c) => c.writer && !c.excluded);
-      const stopSet = new Set([...users, ...writers].filter((c) => c.running).map((c) => c.name));
-      p.stopWaves = stopWavesOf(stack.filter((c) => stopSet.has(c.name)).map((c) => ({ name: c.name, dependsOn: c.dependsOn })));
-      p.stop = p.stopWaves.flat();
-      // containers an earlier, unfinished restore left stopped come back with this one
-      const leftStopped = lock ? await stoppedByDr(config.localDir) : [];
-      p.start = full ? stack.filter((c) => !c.excluded).map((c) => c.name) : [...new Set([...stopSet, ...leftStopped.filter((n) => stack.some((c) => c.name === n))])];
-      const missing = dbs.filter((d) => !stack.some((c) => c.name === d.container));
-      if (missing.length) {
-        throw new DrError(`the stack's containers ${missing.map((d) => d.container).join(', ')} do not exist on this host`, ExitCode.failed,
-          'bring the stack definition back first (RESTORE.md): docker compose -f docker-compose.yml up --no-start');
-      }
-    }
+    // containers an earlier, unfinished restore left stopped come back with this one
+    const leftStopped = lock ? await stoppedByDr(config.localDir) : [];
+    const p: RestorePlan = plan = await planTargets({ docker, m, from: `${storage.kind} ${storage.location}`, suffix, force: !!opts.force, full, vols, dbs, stack, prev, leftStopped, log });
+    const anyImage = (prefer: string[]) => imageFor(prefer, stack, m);
     if (opts.dryRun) {
       return { id, plan: p, components: [], resume: null, rtoMs: Date.now() - t0, rpoSeconds: Math.round((Date.now() - Date.parse(m.finishedAt)) / 1000), volumes: [], databases: [], services: [], warnings: [] };
     }
@@ -378,57 +201,14 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       comp.state = 'writing';
       await record();
       const v = vols.find((x) => x.name === pv.name)!;
-      const [vp] = parts([v.part]) as [PartRecord];
+      const [vp] = partsOf(m, [v.part]) as [PartRecord];
       const image = anyImage([stack.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '', m.containers.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? ''])!;
-      const mp = await localMountpoint(await docker.getVolume(pv.target).inspect().then((x) => x.Mountpoint, () => undefined), true);
-      // every entry passes the gate (safe, and exactly as the index lists it) before the extractor sees it;
-      // then every restored entry is re-read and compared with the index
-      const index = indexes.get(v.name)!;
-      const plain = await openPlain(storage, m, vp, identities);
-      let result: { diffs: string[]; entries: number };
-      if (mp) {
-        // GNU tar straight into the volume's directory; the re-read follows tar's progress (tar -v)
-        const rr = rereader(pv.target, mp, index);
-        const gate = tarGate(v.name, index, (path) => rr.entry(path));
-        let lines = 0;
-        const progress = new Writable({
-          write(c: Buffer, _e, cb) {
-            for (let i = c.indexOf(10); i !== -1; i = c.indexOf(10, i + 1)) lines++;
-            rr.started(lines - 1);
-            cb();
-          },
-        });
-        // 64 KiB records (-b 128): tar empties the pipe in one read instead of six 10 KiB ones, so Node writes
-        // to it in 64 KiB steps instead of 10 KiB ones (a wake-up each)
-        try {
-          await pipeline(plain, gate.stream, toolStage('tar', ['-C', mp, '-x', '-v', '-p', '-b', '128', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${pv.target}`), progress, { signal });
-          result = await untilAborted(rr.finish(), signal);
-        } finally {
-          await rr.close();
-        }
-      } else {
-        const gate = tarGate(v.name, index);
-        const helper = await createHelper(docker, image, pv.target, false, 'restore');
-        try {
-          await untilAborted(Promise.all([helper.putArchive(gate.stream, { path: '/vol' }), pipeline(plain, gate.stream, { signal })]), signal);
-        } finally {
-          await helper.remove({ force: true, v: true }).catch(() => {});
-        }
-        await fixRoot(docker, image, pv.target, index.get('.'));
-        const checker = tarChecker(pv.target, index, false);
-        const back = await readVolume(docker, pv.target, image);
-        try {
-          await pipeline(back.stream, checker.sink, { signal });
-        } finally {
-          await back.done();
-        }
-        result = { diffs: checker.diffs, entries: checker.entries() };
-      }
+      const result = await writeVolume({ docker, storage, m, part: vp, volume: v.name, target: pv.target, index: indexes.get(v.name)!, identities, image, signal });
       if (result.diffs.length) throw new CheckError(`volume ${pv.target} differs from the backup after restore: ${result.diffs.slice(0, 10).join('; ')}`);
       comp.state = 'verified';
       await record();
       volumeResults.push({ name: v.name, target: pv.target, entries: result.entries });
-      log.info({ volume: pv.target, entries: result.entries, via: mp ? 'tar' : 'api' }, 'volume restored and verified');
+      log.info({ volume: pv.target, entries: result.entries, via: result.via }, 'volume restored and verified');
     }
 
     // 7. databases: replay into throwaway containers, compare table statistics
@@ -544,67 +324,3 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
   }
 }
 
-/** The archive API does not apply the root entry (./) to the volume's root: owner and mode are set here. */
-async function fixRoot(docker: Docker, image: string, volume: string, root: IndexEntry | undefined): Promise<void> {
-  if (!root) return;
-  const c = await docker.createContainer({
-    Image: image, Entrypoint: ['sh', '-c', `chown ${root.uid}:${root.gid} /vol && chmod ${root.mode.toString(8)} /vol`], Cmd: [], User: '0:0',
-    Labels: { 'dr.helper': 'restore', 'dr.exclude': 'true' }, HostConfig: { Binds: [`${volume}:/vol`], NetworkMode: 'none' },
-  });
-  try {
-    await c.start();
-    const r = await c.wait() as { StatusCode: number };
-    if (r.StatusCode !== 0) throw new DrError(`volume ${volume}: could not set the owner and mode of its root directory`);
-  } finally {
-    await c.remove({ force: true, v: true }).catch(() => {});
-  }
-}
-
-/**
- * Copies the content of volume `from` into volume `to` (created, with `labels`, when given) through the
- * archive API, indexing every entry on the way (type, mode, owner, size, SHA-256), then reads `to` back and
- * compares every entry with that index. Returns the number of entries; throws on any difference.
- */
-async function copyVerified(docker: Docker, from: string, to: string, image: string, labels: Record<string, string> | null): Promise<number> {
-  if (labels) await docker.createVolume({ Name: to, Labels: labels });
-  const index = new Map<string, IndexEntry>();
-  const src = await createHelper(docker, image, from, true, 'restore');
-  const dst = await createHelper(docker, image, to, false, 'restore');
-  try {
-    const scanner = tarEntries(`volume ${from}`, (e) => { index.set(e.path, e); });
-    const scan = new Transform({
-      transform(c: Buffer, _e, cb) { try { scanner.scan(c); cb(null, c); } catch (err) { cb(err as Error); } },
-      flush(cb) { try { scanner.finish(); cb(); } catch (err) { cb(err as Error); } },
-    });
-    await Promise.all([dst.putArchive(scan, { path: '/vol' }), pipeline(await volumeTar(src, from), scan)]);
-  } finally {
-    await src.remove({ force: true, v: true }).catch(() => {});
-    await dst.remove({ force: true, v: true }).catch(() => {});
-  }
-  await fixRoot(docker, image, to, index.get('.'));
-  const checker = tarChecker(to, index, false);
-  const back = await readVolume(docker, to, image);
-  try {
-    await pipeline(back.stream, checker.sink);
-  } finally {
-    await back.done();
-  }
-  if (checker.diffs.length) throw new CheckError(`the copy of volume ${from} in ${to} differs from it: ${checker.diffs.slice(0, 10).join('; ')}`);
-  if (checker.entries() !== index.size) throw new CheckError(`the copy of volume ${from} in ${to} has ${checker.entries()} entries, the volume ${index.size}`);
-  return index.size;
-}
-
-/** Removes everything inside `volume` (the volume itself stays). `safe` says where its content is, for the error. */
-async function emptyVolume(docker: Docker, volume: string, image: string, safe: string): Promise<void> {
-  const wipe = await docker.createContainer({
-    Image: image, Entrypoint: ['sh', '-c', 'find /vol -mindepth 1 -delete'], Cmd: [], User: '0:0', Labels: { 'dr.helper': 'restore', 'dr.exclude': 'true' },
-    HostConfig: { Binds: [`${volume}:/vol`], NetworkMode: 'none' },
-  });
-  try {
-    await wipe.start();
-    const r = await wipe.wait() as { StatusCode: number };
-    if (r.StatusCode !== 0) throw new DrError(`could not empty volume ${volume} (${safe})`);
-  } finally {
-    await wipe.remove({ force: true, v: true }).catch(() => {});
-  }
-}
