@@ -31,7 +31,7 @@ import { Transform, Writable } from 'node:stream';
 import { localMountpoint, toolStage } from '../core/tools.ts';
 import { createHelper, volumeTar, readVolume, removeStaleHelpers } from '../docker/volumes.ts';
 import { tarEntries, type IndexEntry } from '../tar/file-index.ts';
-import { restoreDatabase, type DbRestoreResult } from '../db/replay.ts';
+import { restoreDatabase, needsStackContainer, type DbRestoreResult } from '../db/replay.ts';
 import { discover, stopWavesOf, type ContainerInfo } from '../stack/discover.ts';
 import { Quiescer, recoverStopped, stoppedByDr } from '../stack/quiesce.ts';
 import { readRestoreJournal, writeRestoreJournal, removeRestoreJournal, unfinished, type JournalComponent, type RestoreJournalData } from '../repo/restore-journal.ts';
@@ -443,7 +443,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       const d = dbs.find((x) => x.container === pd.container)!;
       const stackC = stack.find((c) => c.name === d.container);
       const ins = stackC ? await docker.getContainer(stackC.id).inspect() : null;
-      if (!ins && d.engine !== 'redis') {
+      if (!ins && needsStackContainer(d.engine)) {
         throw new DrError(`${d.container} does not exist on this host, so there is no environment to initialise its database with`, ExitCode.failed,
           'bring the stack definition back first: docker compose -f docker-compose.yml up --no-start');
       }
