@@ -27,8 +27,8 @@ import { hash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execStream, checkedStdout, type ExecOptions } from '../docker/exec.ts';
-import type { Throwaway, ReplayContext } from './engine.ts';
-import type { DatabaseRecord, DumpStats, TableStats } from '../repo/manifest.ts';
+import type { Compared, ReplayContext, Throwaway } from './engine.ts';
+import type { DumpStats, TableStats } from '../repo/manifest.ts';
 import { CheckError } from '../core/errors.ts';
 
 export interface DumpStatsSink extends Writable {
@@ -120,8 +120,6 @@ export abstract class StatsSink extends Writable implements DumpStatsSink {
 
 /** Line heads are carried across chunks up to this many bytes (they are only examined, never stored whole). */
 export const HEAD_CAP = 64 * 1024;
-/** A first, cheap look at a line head; widened to HEAD_CAP only when the header is longer. */
-export const HEAD_PEEK = 512;
 
 /** Compares re-dumped statistics with the manifest's; returns the differences. */
 export function compareStats(container: string, dbName: string, want: DumpStats, got: DumpStats): string[] {
@@ -136,12 +134,19 @@ export function compareStats(container: string, dbName: string, want: DumpStats,
   return diffs;
 }
 
-/** Dumps a replayed database again (`exec`, through `sink`) and compares its statistics with the manifest's. */
-export async function compareTables(t: Throwaway, ctx: ReplayContext, d: DatabaseRecord['databases'][number], exec: ExecOptions,
-  sink: DumpStatsSink): Promise<{ name: string; tables: number; rows: number }> {
-  await pipeline(checkedStdout(await execStream(t.container, exec), t.name, `re-dump of ${d.name}`), sink);
-  const got = sink.result();
-  const diffs = compareStats(ctx.db.container, d.name, d.tables, got);
-  if (diffs.length) throw new CheckError(`database ${ctx.db.container}/${d.name} differs from the backup after replay: ${diffs.slice(0, 10).join('; ')}`);
-  return { name: d.name, tables: Object.keys(got).length, rows: Object.values(got).reduce((n, x) => n + x.rows, 0) };
+/**
+ * Dumps each replayed database again (`dump`, through a new `sink`) and compares its statistics with the
+ * manifest's; the first database that differs is a CheckError.
+ */
+export async function compareTables(t: Throwaway, ctx: ReplayContext, dump: (db: string) => ExecOptions, sink: () => DumpStatsSink): Promise<Compared> {
+  const databases: Compared['databases'] = [];
+  for (const d of ctx.db.databases) {
+    const stats = sink();
+    await pipeline(checkedStdout(await execStream(t.container, dump(d.name)), t.name, `re-dump of ${d.name}`), stats);
+    const got = stats.result();
+    const diffs = compareStats(ctx.db.container, d.name, d.tables, got);
+    if (diffs.length) throw new CheckError(`database ${ctx.db.container}/${d.name} differs from the backup after replay: ${diffs.slice(0, 10).join('; ')}`);
+    databases.push({ name: d.name, tables: Object.keys(got).length, rows: Object.values(got).reduce((n, x) => n + x.rows, 0) });
+  }
+  return { databases };
 }

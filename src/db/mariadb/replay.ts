@@ -15,9 +15,5 @@ export async function replayMariadb(t: Throwaway, ctx: ReplayContext): Promise<v
 
 export async function compareMariadb(t: Throwaway, ctx: ReplayContext): Promise<Compared> {
   const login = await mariadbLogin(t);
-  const databases: Compared['databases'] = [];
-  for (const d of ctx.db.databases) {
-    databases.push(await compareTables(t, ctx, d, { cmd: mariadbDumpCmd(login.user, d.name), env: login.env }, createMysqlDumpStats()));
-  }
-  return { databases };
+  return compareTables(t, ctx, (db) => ({ cmd: mariadbDumpCmd(login.user, db), env: login.env }), createMysqlDumpStats);
 }

@@ -3,8 +3,10 @@
  * output, as it streams (the checksum algorithm: src/db/table-stats.ts).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Acc, StatsSink, sha256, HEAD_CAP, HEAD_PEEK, type DumpStatsSink } from '../table-stats.ts';
+import { Acc, StatsSink, sha256, HEAD_CAP, type DumpStatsSink } from '../table-stats.ts';
 
+/** A first, cheap look at a line head; widened to HEAD_CAP only when the header is longer. */
+const HEAD_PEEK = 512;
 const HEAD_WINDOWS = [HEAD_PEEK, HEAD_CAP];
 
 // Scanner states.

@@ -34,9 +34,5 @@ export async function replayPostgres(t: Throwaway, ctx: ReplayContext): Promise<
 
 export async function comparePostgres(t: Throwaway, ctx: ReplayContext): Promise<Compared> {
   const login = await postgresLogin(t);
-  const databases: Compared['databases'] = [];
-  for (const d of ctx.db.databases) {
-    databases.push(await compareTables(t, ctx, d, { cmd: pgDumpCmd(login.user, d.name), env: login.env }, createPgDumpStats()));
-  }
-  return { databases };
+  return compareTables(t, ctx, (db) => ({ cmd: pgDumpCmd(login.user, db), env: login.env }), createPgDumpStats);
 }

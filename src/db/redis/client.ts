@@ -5,7 +5,7 @@ import { registerSecret } from '../../core/redact.ts';
 import { containerSecret } from '../credentials.ts';
 import type { DbTarget } from '../engine.ts';
 
-export async function redisAuthEnv(t: DbTarget): Promise<Record<string, string>> {
+async function redisAuthEnv(t: DbTarget): Promise<Record<string, string>> {
   let pw = await containerSecret(t, ['REDIS_PASSWORD', 'REDISCLI_AUTH']);
   if (!pw) {
     const i = t.cmd.indexOf('--requirepass');
