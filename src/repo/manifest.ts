@@ -12,7 +12,7 @@ export type PartKind = 'volume' | 'index' | 'dump';
 /** The database engines dr dumps and replays (src/db/<engine>/). */
 export type EngineKind = 'mariadb' | 'postgres' | 'redis';
 
-/** Per-table statistics of a logical dump (src/db/dump-stats.ts). */
+/** Per-table statistics of a logical dump (src/db/table-stats.ts). */
 export interface TableStats {
   rows: number;
   /** 16 lowercase hex digits, see the algorithm above */

@@ -30,7 +30,7 @@ import { readRestoreJournal, writeRestoreJournal, removeRestoreJournal, unfinish
 import { selectDestinations } from '../storage/destinations.ts';
 import { removeStaleHelpers } from '../docker/volumes.ts';
 import { identitiesFrom } from '../codec/keys.ts';
-import { restoreDatabase, type DbRestoreResult } from '../db/replay.ts';
+import { restoreDatabase, needsStackContainer, type DbRestoreResult } from '../db/replay.ts';
 import { discover, type ContainerInfo } from '../stack/discover.ts';
 import { Quiescer, recoverStopped, stoppedByDr } from '../stack/quiesce.ts';
 import { startAndWait, type ServiceState } from '../stack/start.ts';
@@ -223,7 +223,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       const d = dbs.find((x) => x.container === pd.container)!;
       const stackC = stack.find((c) => c.name === d.container);
       const ins = stackC ? await docker.getContainer(stackC.id).inspect() : null;
-      if (!ins && d.engine !== 'redis') {
+      if (!ins && needsStackContainer(d.engine)) {
         throw new DrError(`${d.container} does not exist on this host, so there is no environment to initialise its database with`, ExitCode.failed,
           'bring the stack definition back first: docker compose -f docker-compose.yml up --no-start');
       }

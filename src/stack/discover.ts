@@ -13,8 +13,8 @@ import type Docker from 'dockerode';
 import { errorMessage, DrError } from '../core/errors.ts';
 import { envMap } from '../docker/client.ts';
 import { scrub } from '../core/redact.ts';
-import { ENGINES, engineFromImage, engineFromProcesses } from '../db/engines.ts';
-import { ENGINE_KINDS, type DbTarget, type DatabaseInfo } from '../db/engine.ts';
+import { ENGINES, ENGINE_KINDS, engineFromImage, engineFromProcesses } from '../db/engines.ts';
+import type { DbTarget, DatabaseInfo } from '../db/engine.ts';
 import type { Config } from '../core/config.ts';
 import { type EngineKind } from '../repo/manifest.ts';
 

@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { runDr, stackUp, docker, backupEnv, scratchDir, tempDir, sh, type BackupEnv, type RunResult } from '../helpers.ts';
 import { KeyspaceTap, readRdb, bucketBounds } from '../../src/db/redis/rdb.ts';
-import { KEYSPACE_LUA, keyspaceArgs, parseKeyspaceReply, type LoadedKeyspace } from '../../src/db/redis/engine.ts';
+import { KEYSPACE_LUA, keyspaceArgs, parseKeyspaceReply, type LoadedKeyspace } from '../../src/db/redis/keyspace.ts';
 import { signManifest, serializeManifest, type Manifest, type RedisKeyspace } from '../../src/repo/manifest.ts';
 import { loadSigningKey } from '../../src/repo/trust.ts';
 import { createEncryptStream } from '../../src/codec/age/index.ts';

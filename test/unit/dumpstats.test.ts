@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
-import { createMysqlDumpStats, createPgDumpStats, rowChecksum, type DumpStatsSink } from '../../src/db/dump-stats.ts';
+import { createMysqlDumpStats } from '../../src/db/mariadb/stats.ts';
+import { createPgDumpStats } from '../../src/db/postgres/stats.ts';
+import { rowChecksum, type DumpStatsSink } from '../../src/db/table-stats.ts';
 import type { DumpStats } from '../../src/repo/manifest.ts';
 
 /**

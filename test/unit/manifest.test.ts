@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { canonicalJson, signManifest, checkSignature, newBackupId, BACKUP_ID_RE, rawPublicKey, type Manifest } from '../../src/repo/manifest.ts';
-import { compareStats } from '../../src/db/replay.ts';
+import { compareStats } from '../../src/db/table-stats.ts';
 import { checkKey } from '../../src/storage/types.ts';
 
 test('canonical JSON sorts keys at every level and drops undefined', () => {

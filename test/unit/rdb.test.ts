@@ -209,7 +209,7 @@ test('KeyspaceTap: a side consumer that never fails the stream it watches', asyn
 });
 
 test('compareKeyspace: expired volatile keys are not a difference; missing persistent or extra keys are', async () => {
-  const { compareKeyspace } = await import('../../src/db/redis/engine.ts');
+  const { compareKeyspace } = await import('../../src/db/redis/keyspace.ts');
   const savedAt = 1_800_000_000_000;
   const mk = (keys: [string, number | null][]) => { const s = createKeyspaceSummary(savedAt); for (const [k, e] of keys) s.add({ db: 0, key: Buffer.from(k), expiresAt: e, type: 0 }); return s.result(); };
   const want = mk([['a', null], ['b', null], ['hb1', savedAt + 30_000], ['hb2', savedAt + 50_000], ['day', savedAt + 86_400_000 - 1]]);

@@ -28,7 +28,7 @@ export function renderRestore(s: RestoreSummary, dryRun: boolean): string {
   if (s.plan.databases.length) {
     out.push(table(['DATABASE CONTAINER', 'ENGINE', 'INTO VOLUME', 'ACTION', dryRun ? 'DATABASES' : 'TABLES / ROWS VERIFIED'], s.plan.databases.map((d) => {
       const r = s.databases.find((x) => x.container === d.container);
-      return [d.container, d.engine, d.volume, action(d), dryRun ? d.databases.join(', ') : r?.databases.map((x) => `${x.name}: ${x.tables} tables, ${x.rows} rows`).join('; ') || (d.engine === 'redis' ? 'RDB written' : '-')];
+      return [d.container, d.engine, d.volume, action(d), dryRun ? d.databases.join(', ') : r?.databases.map((x) => `${x.name}: ${x.tables} tables, ${x.rows} rows`).join('; ') || '-'];
     })));
   }
   const failedRun = s.components.some((c) => c.state !== 'verified');

@@ -1,18 +1,14 @@
-/** PostgreSQL (official postgres image variables: POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB, PGDATA). */
+/** PostgreSQL: probe, dump, replay into a throwaway container, compare. */
 import { execChecked } from '../../docker/exec.ts';
-import { containerSecret } from '../credentials.ts';
-import type { DbTarget, Engine } from '../engine.ts';
-
-export async function postgresLogin(t: DbTarget): Promise<{ user: string; db: string; env: Record<string, string> }> {
-  const user = t.env.get('POSTGRES_USER') || 'postgres';
-  const db = t.env.get('POSTGRES_DB') || user;
-  const pw = await containerSecret(t, ['POSTGRES_PASSWORD']);
-  // Inside the container the local socket is normally `trust`; PGPASSWORD covers images that require it.
-  return { user, db, env: pw ? { PGPASSWORD: pw } : {} };
-}
+import { postgresLogin } from './client.ts';
+import { preparePostgresDump } from './dump.ts';
+import { replayPostgres, comparePostgres } from './replay.ts';
+import type { Engine } from '../engine.ts';
 
 export const postgres: Engine = {
   kind: 'postgres',
+  image: /^(postgres|postgis|pgvector|timescaledb)/,
+  executables: ['postgres', 'postmaster'],
   dataPath: (env) => env.get('PGDATA') || '/var/lib/postgresql/data',
   async probe(t) {
     const login = await postgresLogin(t);
@@ -29,4 +25,8 @@ export const postgres: Engine = {
       databases: dbs,
     };
   },
+  prepareDump: preparePostgresDump,
+  throwaway: 'stack',
+  replay: replayPostgres,
+  compare: comparePostgres,
 };

@@ -7,7 +7,7 @@
  * (docs/FORMAT.md "Redis keyspace summary"): per logical database the keys without a TTL as {count, digest},
  * and the keys with a TTL in buckets by absolute expiry. digest = XOR of SHA-1(key name), 160 bits in hex:
  * order-independent, and computable inside Redis with Lua (redis.sha1hex + bit.bxor), which is how a restore
- * checks the loaded keyspace (src/db/redis/engine.ts).
+ * checks the loaded keyspace (src/db/redis/keyspace.ts).
  */
 import { hash } from 'node:crypto';
 import { Writable } from 'node:stream';
