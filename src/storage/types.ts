@@ -1,7 +1,9 @@
 /**
- * One interface for every destination (local disk now; S3 next). Keys are '/'-separated paths relative to
- * the destination's root, e.g. "20261126T010000Z-1a2b3c/volumes/v2_glpi_files.tar.zst.age".
- * Cross-cutting concerns (retries, fault injection, dry-run) are wrappers implementing the same interface.
+ * One interface for every destination (local disk, S3). Keys are '/'-separated paths relative to the
+ * destination's root, e.g. "20261126T010000Z-1a2b3c/volumes/v2_glpi_files.tar.zst.age".
+ * Cross-cutting concerns are wrappers implementing the same interface: retries (src/storage/retry.ts) and, in
+ * the tests, fault injection (test/support/faulty-storage.ts). Dry-run is not a wrapper: each lifecycle stops
+ * before its first change (docs/ARCHITECTURE.md).
  * What only some destinations can do is an optional member, asked of the destination (never by its class);
  * a wrapper forwards each one, so it stays transparent.
  */
