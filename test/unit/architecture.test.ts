@@ -88,3 +88,14 @@ test('every module of src/ opens with a header that says what it is for', () => 
   const bare = sourceFiles().filter((f) => !/^\s*(\/\*\*|\/\/)/.test(readFileSync(join(ROOT, f), 'utf8')));
   assert.deepEqual(bare, []);
 });
+
+test('every file of src/ that README.md, RESTORE.md, docs/ or a module header names exists', () => {
+  const texts = ['README.md', 'RESTORE.md', ...readdirSync(join(ROOT, 'docs')).map((n) => `docs/${n}`), ...sourceFiles()];
+  const missing: string[] = [];
+  for (const f of texts) {
+    for (const m of readFileSync(join(ROOT, f), 'utf8').matchAll(/\bsrc\/[A-Za-z0-9_/.-]+\.ts\b/g)) {
+      try { statSync(join(ROOT, m[0])); } catch { missing.push(`${f}: ${m[0]}`); }
+    }
+  }
+  assert.deepEqual(missing, []);
+});
