@@ -4,7 +4,7 @@
  *   - stock: tar -cf - | zstd -1 -T0 | age -r   and   age -d | zstd -d | tar -x
  *   - restic backup/restore, if restic is installed
  *   - dr backup / dr restore --suffix of that volume to local disk, with peak RSS (/usr/bin/time)
- *   - the same two pipelines on a volume of 300,000 small files (bench/small-files.sh; --small-files N, 0: skipped)
+ *   - the same two pipelines on a volume of 300,000 small files (bench/dataset.sh small; --small-files N, 0: skipped)
  *   - the writers' downtime on the seeded stack against the time to archive their volumes alone
  * Prints a table with MB/s and ratios against the stock pipeline and writes bench/results/<time>.json.
  */
@@ -118,7 +118,7 @@ rmSync(join(work, 'stock.tar.zst.age'));
 const smallFiles = arg('--small-files', 300_000);
 const smallRows: typeof rows = [];
 if (smallFiles > 0) {
-  sh(`bash ${join(ROOT, 'bench/small-files.sh')} ${smallFiles}`);
+  sh(`bash ${join(ROOT, 'bench/dataset.sh')} small ${smallFiles}`);
   const smp = sh('docker volume inspect -f "{{.Mountpoint}}" benchsmall_data').trim();
   const smallBytes = Number(sh(`du -sb ${smp} | cut -f1`));
   const smallEnv = { ...drEnv, DR_VOLUME_PREFIX: 'benchsmall_', DR_EXPECTED_VOLUMES: 'benchsmall_data', DR_LOCAL_DIR: join(work, 'small-backups') };

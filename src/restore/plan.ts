@@ -79,6 +79,12 @@ export function imageFor(prefer: string[], stack: readonly ContainerInfo[], m: M
   return prefer.find(Boolean) ?? stack[0]?.imageId ?? m.databases[0]?.imageId;
 }
 
+/** An image for helpers on volume `v`: its first user's, in the stack now or as the backup recorded it. */
+export function volumeImage(v: VolumeRecord, stack: readonly ContainerInfo[], m: Manifest): string | undefined {
+  const user = v.mountedBy[0]?.container;
+  return imageFor([stack.find((c) => c.name === user)?.imageId ?? '', m.containers.find((c) => c.name === user)?.imageId ?? ''], stack, m);
+}
+
 export interface PlanJob {
   docker: Docker;
   m: Manifest;
@@ -121,8 +127,7 @@ export async function planTargets({ docker, m, from, suffix, force, full, vols, 
     return { target: t, create: st === 'absent', keepOldAs, rewrite, skip: false };
   };
   for (const v of vols) {
-    const img = imageFor([stack.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '', m.containers.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? ''], stack, m);
-    p.volumes.push({ name: v.name, ...(await target(v.name, img!)) });
+    p.volumes.push({ name: v.name, ...(await target(v.name, volumeImage(v, stack, m)!)) });
   }
   for (const d of dbs) {
     const vol = d.dataVolumes[0];

@@ -34,7 +34,7 @@ import { restoreDatabase, needsStackContainer, type DbRestoreResult } from '../d
 import { discover, type ContainerInfo } from '../stack/discover.ts';
 import { Quiescer, recoverStopped, stoppedByDr } from '../stack/quiesce.ts';
 import { startAndWait, type ServiceState } from '../stack/start.ts';
-import { selectScope, planTargets, imageFor, resumeCommand, type RestoreOptions, type RestorePlan } from './plan.ts';
+import { selectScope, planTargets, imageFor, volumeImage, resumeCommand, type RestoreOptions, type RestorePlan } from './plan.ts';
 import { checkParts, partsOf } from './precheck.ts';
 import { copyVerified, emptyVolume } from './targets.ts';
 import { writeVolume } from './write-volume.ts';
@@ -98,6 +98,8 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
   const comps = new Map<string, JournalComponent>();
   let journal: RestoreJournalData | null = null;
   const record = async () => { if (journal) await writeRestoreJournal(config.localDir, journal); };
+  /** a component of this run enters `state`, journalled before anything else happens */
+  const mark = async (target: string, state: 'writing' | 'verified') => { const c = comps.get(target)!; c.state = state; await record(); return c; };
   /** --force targets whose old content was copied (verified) and then removed from the target */
   const wiped = new Map<string, { keptAs: string; image: string }>();
   let plan: RestorePlan | null = null;
@@ -197,16 +199,13 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       if (pv.skip) { log.info({ volume: pv.target }, 'already restored and verified by an earlier run of this restore: skipped'); continue; }
       signal.throwIfAborted();
       await stage(`restore:volume:${pv.name}`, signal);
-      const comp = comps.get(pv.target)!;
-      comp.state = 'writing';
-      await record();
+      const comp = await mark(pv.target, 'writing');
       const v = vols.find((x) => x.name === pv.name)!;
       const [vp] = partsOf(m, [v.part]) as [PartRecord];
-      const image = anyImage([stack.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? '', m.containers.find((c) => c.name === v.mountedBy[0]?.container)?.imageId ?? ''])!;
+      const image = volumeImage(v, stack, m)!;
       const result = await writeVolume({ docker, storage, m, part: vp, volume: v.name, target: pv.target, index: indexes.get(v.name)!, identities, image, signal });
       if (result.diffs.length) throw new CheckError(`volume ${pv.target} differs from the backup after restore: ${result.diffs.slice(0, 10).join('; ')}`);
-      comp.state = 'verified';
-      await record();
+      await mark(comp.target, 'verified');
       volumeResults.push({ name: v.name, target: pv.target, entries: result.entries });
       log.info({ volume: pv.target, entries: result.entries, via: result.via }, 'volume restored and verified');
     }
@@ -217,9 +216,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
       if (pd.skip) { log.info({ container: pd.container, volume: pd.volume }, 'already restored and verified by an earlier run of this restore: skipped'); continue; }
       signal.throwIfAborted();
       await stage(`restore:db:${pd.container}`, signal);
-      const comp = comps.get(pd.volume)!;
-      comp.state = 'writing';
-      await record();
+      const comp = await mark(pd.volume, 'writing');
       const d = dbs.find((x) => x.container === pd.container)!;
       const stackC = stack.find((c) => c.name === d.container);
       const ins = stackC ? await docker.getContainer(stackC.id).inspect() : null;
@@ -231,8 +228,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
         docker, manifest: m, db: d, storage, identities, volume: pd.volume, log, signal,
         template: { env: ins?.Config.Env ?? [], cmd: ins?.Config.Cmd ?? [], entrypoint: (ins?.Config.Entrypoint as string[] | null | undefined) ?? null },
       }), signal));
-      comp.state = 'verified';
-      await record();
+      await mark(comp.target, 'verified');
       log.info({ container: d.container, volume: pd.volume }, 'database restored and verified');
     }
 
