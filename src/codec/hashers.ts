@@ -26,7 +26,7 @@ import type { FromWorker, ToWorker } from './hash-worker.ts';
 const SLOT = 1 << 20;
 const SLOTS = 6;
 
-export interface PlainDigest { size: number; sha256: string; files?: number }
+export interface PlainDigest { size: number; sha256: string | null; files?: number }
 
 export class HashWorker {
   private readonly worker: Worker;
@@ -167,7 +167,8 @@ export function hashedCompress(w: HashWorker, what: string, compressor: Transfor
       stage.destroy(err);
     }
   });
-  w.send({ t: 'begin', index: index ? index.what : null });
+  // a volume's plaintext is not hashed as a whole: its index holds every file's SHA-256 (docs/FORMAT.md)
+  w.send({ t: 'begin', index: index ? index.what : null, plainHash: !index });
   const dispatch = () => {
     const slot = cur;
     const len = fill;

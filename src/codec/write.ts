@@ -4,7 +4,7 @@
  * whatever the part's size. The plaintext and index hashing runs on a hash worker when one is idle
  * (src/codec/hashers.ts), else on the main thread (HashTap).
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { PassThrough, Transform, Writable, type Duplex, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
@@ -16,21 +16,23 @@ import { drained } from '../core/streams.ts';
 import { DrError } from '../core/errors.ts';
 import { stageTap } from '../core/hooks.ts';
 import { flowed } from '../core/memory.ts';
-import { hashedCompress, type Hashers } from './hashers.ts';
+import { hashedCompress, type Hashers, type PlainDigest } from './hashers.ts';
 import { indexBuilder } from '../tar/file-index.ts';
 
 /** Counts and hashes what passes through; optionally copies it to `side` (awaiting its backpressure). */
 export class HashTap extends Transform {
-  readonly hash = createHash('sha256');
+  /** null: counts only */
+  readonly hash: Hash | null;
   size = 0;
   private readonly side: Writable | undefined;
-  constructor(side?: Writable) {
+  constructor(side?: Writable, hash = true) {
     super({ highWaterMark: 1 << 20 });
+    this.hash = hash ? createHash('sha256') : null;
     this.side = side;
     side?.on('error', (e) => this.destroy(e));
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.size += chunk.length;
     flowed(chunk.length);
     if (this.side && !this.side.write(chunk)) {
@@ -45,7 +47,7 @@ export class HashTap extends Transform {
     once(this.side, 'finish').then(() => cb(), cb);
   }
   digest(): { size: number; sha256: string } {
-    return { size: this.size, sha256: this.hash.digest('hex') };
+    return { size: this.size, sha256: this.hash ? this.hash.digest('hex') : '' };
   }
 }
 
@@ -136,18 +138,19 @@ export async function storePart(
   // may be reused once it has taken it); the rest on the main thread
   const worker = !side && opts.compression === 'zstd' ? opts.hashers?.take() : undefined;
   let front: Duplex[];
-  let plainDigest: () => Promise<{ size: number; sha256: string; files?: number }>;
+  let plainDigest: () => Promise<PlainDigest>;
   if (worker) {
     const h = hashedCompress(worker, index?.what ?? `part ${key}`, compressor(opts.compression, opts.zstdLevel), index, onRead);
     front = [h.stage];
     plainDigest = () => h.plain;
   } else {
     const builder = index ? indexBuilder(index.out, index.what) : null;
-    const plain = new HashTap(side ?? builder?.sink);
+    // a volume's plaintext is not hashed as a whole: its index holds every file's SHA-256 (docs/FORMAT.md)
+    const plain = new HashTap(side ?? builder?.sink, !index);
     // every byte of the source has been read and hashed (the rest of the part is still being stored)
     if (onRead) plain.once('finish', onRead);
     front = [plain, coalesce(), compressor(opts.compression, opts.zstdLevel) as Duplex];
-    plainDigest = async () => ({ ...plain.digest(), ...(builder ? { files: builder.count() } : {}) });
+    plainDigest = async () => ({ size: plain.size, sha256: index ? null : plain.digest().sha256, ...(builder ? { files: builder.count() } : {}) });
   }
   // when the source fails (a dump exits non-zero, a volume vanishes) its error is the one to report, whatever
   // stage noticed the breakage first

@@ -42,7 +42,8 @@ export interface PartRecord {
   source: string;
   compression: Compression;
   stored: { size: number; sha256: string };
-  plain: { size: number; sha256: string };
+  /** the content before compression and encryption; `sha256` is null for a volume part (every file's SHA-256 is in its index part) */
+  plain: { size: number; sha256: string | null };
   /** volume parts: tar entries; index parts: index lines */
   files?: number;
 }
