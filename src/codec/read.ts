@@ -35,14 +35,41 @@ export async function openPart(storage: Storage, m: Manifest, part: PartRecord, 
 }
 
 /**
- * The plaintext of a part without hashing (the restore's write pass: the stored bytes were checked against
- * the signed manifest just before, age authenticates every chunk, and what gets written is re-read after).
+ * The plaintext of a part for the restore's write pass, read once: the stored bytes are hashed on their way
+ * to the decryptor, and `checked` settles once they are all read — rejecting with a CheckError naming the
+ * part when their size or SHA-256 differs from the signed manifest, or when the part cannot be read or
+ * decrypted (a flipped bit fails age's authentication of its chunk, a truncation its final chunk). The
+ * restore awaits `checked` before it counts the volume written, and treats a failure of the stream that
+ * is not its own (DrError) as the part's. The plaintext is not hashed: a volume's index holds every file's
+ * SHA-256, and what gets written is re-read and compared with it.
  */
-export async function openPlain(storage: Storage, m: Manifest, part: PartRecord, identities: string[]): Promise<Readable> {
-  const raw = await storage.get(`${m.id}/${part.key}`);
+export async function openPlain(storage: Storage, m: Manifest, part: PartRecord, identities: string[]): Promise<{ stream: Readable; checked: Promise<void> }> {
+  const raw = await storage.get(`${m.id}/${part.key}`).catch((err: unknown) => {
+    throw new CheckError(`part ${part.key} is missing or unreadable on ${storage.kind} ${storage.location}: ${errorMessage(err)}`);
+  });
+  const stored = new HashTap();
   const unz = decompressor(part.compression);
-  pipeline(raw, createDecryptStream(identities), coalesce(), unz).catch(() => {});
-  return unz as unknown as Readable;
+  const checked = pipeline(raw, stored, createDecryptStream(identities), coalesce(), unz).then(() => {
+    const got = stored.digest();
+    if (got.size !== part.stored.size || got.sha256 !== part.stored.sha256) {
+      throw new CheckError(`part ${part.key} is corrupted: stored SHA-256 ${got.sha256.slice(0, 16)}… (${got.size} bytes) differs from the manifest's ${part.stored.sha256.slice(0, 16)}… (${part.stored.size} bytes)`);
+    }
+  }, (err: unknown) => {
+    // torn down from downstream (the consumer failed or was interrupted): not the part's failure
+    if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' || (err as Error).name === 'AbortError') throw err;
+    throw new CheckError(`part ${part.key} is corrupted or unreadable (${stored.size} of ${part.stored.size} stored bytes read): ${errorMessage(err)}`);
+  });
+  checked.catch(() => {}); // awaited by the restore
+  return { stream: unz as unknown as Readable, checked };
+}
+
+/** The restore's single-read check before writing: the part is present with the stored size the signed manifest records (no byte is read). */
+export async function statPart(storage: Storage, m: Manifest, part: PartRecord): Promise<void> {
+  const st = await storage.stat(`${m.id}/${part.key}`).catch((err: unknown) => {
+    throw new CheckError(`part ${part.key} is missing or unreadable on ${storage.kind} ${storage.location}: ${errorMessage(err)}`);
+  });
+  if (!st) throw new CheckError(`part ${part.key} is missing from ${storage.kind} ${storage.location}`);
+  if (st.size !== part.stored.size) throw new CheckError(`part ${part.key} is corrupted: ${st.size} bytes stored, the manifest says ${part.stored.size}`);
 }
 
 /**

@@ -3,10 +3,16 @@
  * the signed manifest records, its age header opens, and every entry of a volume's index is safe. With
  * --dry-run every part is read in full instead (decrypt, decompress, plaintext SHA-256, each tar entry
  * sanitised and compared with the index).
+ *
+ * Single read (`singleRead`, every restore but --force and --dry-run, whose targets are absent, empty or an
+ * unfinished restore's output): a volume part is only checked to be present with its recorded size here;
+ * its stored SHA-256 is checked as the write pass reads it (src/codec/read.ts openPlain), and a failure then
+ * removes or empties what the run wrote (src/restore/run.ts). The index parts (read in full here) and the
+ * dumps are checked in full as before.
  */
 import { CheckError } from '../core/errors.ts';
 import { untilAborted } from '../core/concurrency.ts';
-import { readPart, loadIndex, tarChecker, precheckPart, indexProblem } from '../codec/read.ts';
+import { readPart, loadIndex, tarChecker, precheckPart, statPart, indexProblem } from '../codec/read.ts';
 import type { DatabaseRecord, Manifest, PartRecord, VolumeRecord } from '../repo/manifest.ts';
 import type { Storage } from '../storage/types.ts';
 import type { IndexEntry } from '../tar/file-index.ts';
@@ -27,11 +33,13 @@ export interface PrecheckJob {
   dbs: DatabaseRecord[];
   identities: string[];
   dryRun: boolean;
+  /** volume parts: presence and size only; the write pass checks their SHA-256 (see above) */
+  singleRead: boolean;
   signal: AbortSignal;
 }
 
 /** Checks every part of `vols` and `dbs`; returns each volume's index, by volume name. */
-export async function checkParts({ storage, m, vols, dbs, identities, dryRun, signal }: PrecheckJob): Promise<Map<string, Map<string, IndexEntry>>> {
+export async function checkParts({ storage, m, vols, dbs, identities, dryRun, singleRead, signal }: PrecheckJob): Promise<Map<string, Map<string, IndexEntry>>> {
   const indexes = new Map<string, Map<string, IndexEntry>>();
   for (const v of vols) {
     signal.throwIfAborted();
@@ -41,7 +49,7 @@ export async function checkParts({ storage, m, vols, dbs, identities, dryRun, si
     let indexFailed = false;
     const [loaded, checked] = await untilAborted(Promise.allSettled([
       loadIndex(storage, m, ip, identities).catch((err: unknown) => { indexFailed = true; throw err; }),
-      dryRun ? null : precheckPart(storage, m, vp, identities, () => indexFailed || signal.aborted),
+      dryRun ? null : singleRead ? statPart(storage, m, vp) : precheckPart(storage, m, vp, identities, () => indexFailed || signal.aborted),
     ]), signal);
     if (loaded.status === 'rejected') throw loaded.reason;
     if (checked.status === 'rejected') throw checked.reason;

@@ -122,8 +122,12 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
     const { full, dbs, vols } = selectScope(m, id, opts);
 
     // 3. check every part this restore will use, before writing anything (src/restore/precheck.ts)
-    const indexes = await checkParts({ storage, m, vols, dbs, identities, dryRun: !!opts.dryRun, signal });
-    log.info({ id, volumes: vols.length, databases: dbs.length }, opts.dryRun ? 'every part read in full and checked' : 'every part checked: signature, stored SHA-256, age header, index entries');
+    // without --force no target holds content to lose: a volume part is read once, its SHA-256 checked as it is written
+    const singleRead = !opts.force && !opts.dryRun;
+    const indexes = await checkParts({ storage, m, vols, dbs, identities, dryRun: !!opts.dryRun, singleRead, signal });
+    log.info({ id, volumes: vols.length, databases: dbs.length }, opts.dryRun ? 'every part read in full and checked'
+      : singleRead ? 'every part checked: signature, index entries, dumps\' stored SHA-256; volume parts present with their size (their SHA-256 is checked as they are written)'
+        : 'every part checked: signature, stored SHA-256, age header, index entries');
 
     // 4. plan: targets must be fresh (absent or empty) unless --force, or hold an unfinished restore's output
     // after the checks (which may take minutes from S3): what runs now decides what is stopped

@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
 import { untilAborted } from '../core/concurrency.ts';
+import { CheckError, DrError } from '../core/errors.ts';
 import { localMountpoint, toolStage } from '../core/tools.ts';
 import { createHelper, readVolume } from '../docker/volumes.ts';
 import { openPlain, tarChecker } from '../codec/read.ts';
@@ -40,7 +41,13 @@ export async function writeVolume({ docker, storage, m, part, volume, target, in
   const mp = await localMountpoint(await docker.getVolume(target).inspect().then((x) => x.Mountpoint, () => undefined), true);
   // every entry passes the gate (safe, and exactly as the index lists it) before the extractor sees it;
   // then every restored entry is re-read and compared with the index
-  const plain = await openPlain(storage, m, part, identities);
+  // read once: the stored bytes' SHA-256 is checked on the way (`checked`); a failure of the stream that is
+  // not dr's own (a DrError: the gate, tar) is the part's, reported as its CheckError
+  const { stream: plain, checked } = await openPlain(storage, m, part, identities);
+  const partFirst = async (err: unknown): Promise<never> => {
+    const partErr = err instanceof DrError || signal.aborted ? null : await checked.then(() => null, (e: unknown) => e);
+    throw partErr instanceof CheckError ? partErr : err;
+  };
   if (mp) {
     // GNU tar straight into the volume's directory; the re-read follows tar's progress (tar -v)
     const rr = rereader(target, mp, index);
@@ -56,7 +63,8 @@ export async function writeVolume({ docker, storage, m, part, volume, target, in
     // 64 KiB records (-b 128): tar empties the pipe in one read instead of six 10 KiB ones, so Node writes
     // to it in 64 KiB steps instead of 10 KiB ones (a wake-up each)
     try {
-      await pipeline(plain, gate.stream, toolStage('tar', ['-C', mp, '-x', '-v', '-p', '-b', '128', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${target}`), progress, { signal });
+      await pipeline(plain, gate.stream, toolStage('tar', ['-C', mp, '-x', '-v', '-p', '-b', '128', '--numeric-owner', '--same-owner', '--ignore-zeros', '-f', '-'], `tar -x into volume ${target}`), progress, { signal }).catch(partFirst);
+      await checked;
       return { ...(await untilAborted(rr.finish(), signal)), via: 'tar' };
     } finally {
       await rr.close();
@@ -65,7 +73,8 @@ export async function writeVolume({ docker, storage, m, part, volume, target, in
     const gate = tarGate(volume, index);
     const helper = await createHelper(docker, image, target, false, 'restore');
     try {
-      await untilAborted(Promise.all([helper.putArchive(gate.stream, { path: '/vol' }), pipeline(plain, gate.stream, { signal })]), signal);
+      await untilAborted(Promise.all([helper.putArchive(gate.stream, { path: '/vol' }), pipeline(plain, gate.stream, { signal })]), signal).catch(partFirst);
+      await checked;
     } finally {
       await helper.remove({ force: true, v: true }).catch(() => {});
     }

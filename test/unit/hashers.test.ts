@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { tempDir } from '../helpers.ts';
@@ -12,6 +12,7 @@ import { storePart, type PartOptions } from '../../src/codec/write.ts';
 import { Hashers } from '../../src/codec/hashers.ts';
 import { generateIdentity } from '../../src/codec/age/index.ts';
 import { openPlain } from '../../src/codec/read.ts';
+import { CheckError } from '../../src/core/errors.ts';
 import type { Manifest, PartRecord } from '../../src/repo/manifest.ts';
 
 /** GNU tar of ~12 MB (twice the worker's 6 MiB ring): 400 files of random sizes, some long (pax) names */
@@ -60,8 +61,25 @@ test('a part hashed on a worker has the plaintext size, index and stored bytes t
     assert.ok(onWorker.read && onMain.read, 'onRead was called');
     // what was stored decrypts and decompresses to the archive, byte for byte
     const back: Buffer[] = [];
-    for await (const c of await openPlain(storage, { id: 'id' } as Manifest, onWorker.part as PartRecord, [identity])) back.push(c as Buffer);
+    const opened = await openPlain(storage, { id: 'id' } as Manifest, onWorker.part as PartRecord, [identity]);
+    for await (const c of opened.stream) back.push(c as Buffer);
     assert.ok(Buffer.concat(back).equals(tar));
+    await opened.checked; // the stored bytes' SHA-256 is the manifest's
+    // the single read's check: a flipped bit in the stored bytes fails `checked` with a CheckError naming the part
+    const file = join(storage.root, 'id', 'w.tar.zst.age');
+    const good = readFileSync(file);
+    const bad = Buffer.from(good);
+    bad[bad.length >> 1]! ^= 1;
+    writeFileSync(file, bad);
+    const broken = await openPlain(storage, { id: 'id' } as Manifest, onWorker.part as PartRecord, [identity]);
+    broken.stream.resume();
+    await assert.rejects(broken.checked, (e: Error) => e instanceof CheckError && /part w\.tar\.zst\.age is corrupted/.test(e.message));
+    // … and a part whose bytes were replaced by others that decrypt fine (a different backup's) fails on its SHA-256
+    writeFileSync(file, readFileSync(join(storage.root, 'id', 'm.tar.zst.age')));
+    const other = await openPlain(storage, { id: 'id' } as Manifest, onWorker.part as PartRecord, [identity]);
+    other.stream.resume();
+    await assert.rejects(other.checked, (e: Error) => e instanceof CheckError && /corrupted: stored SHA-256/.test(e.message));
+    writeFileSync(file, good);
     // the worker went back to the pool and serves the next part
     await store(storage, 'w2.tar.zst.age', tar, { ...base, hashers });
     assert.equal(hashers.served, 2);
