@@ -16,7 +16,7 @@ import { entryProblem } from '../tar/sanitize.ts';
 import { entryDiff, resolveHardlink } from '../tar/entry-diff.ts';
 import type { Manifest, PartRecord } from '../repo/manifest.ts';
 import type { Storage } from '../storage/types.ts';
-import { CheckError, errorMessage } from '../core/errors.ts';
+import { CheckError, DrError, errorMessage } from '../core/errors.ts';
 
 export function nullSink(): Writable {
   return new Writable({ highWaterMark: 1 << 20, write(_c, _e, cb) { cb(); } });
@@ -44,8 +44,9 @@ export async function openPart(storage: Storage, m: Manifest, part: PartRecord, 
  * SHA-256, and what gets written is re-read and compared with it.
  */
 export async function openPlain(storage: Storage, m: Manifest, part: PartRecord, identities: string[]): Promise<{ stream: Readable; checked: Promise<void> }> {
+  // a part that vanished since the check before writing is a failure while writing (exit 1), not a bad backup
   const raw = await storage.get(`${m.id}/${part.key}`).catch((err: unknown) => {
-    throw new CheckError(`part ${part.key} is missing or unreadable on ${storage.kind} ${storage.location}: ${errorMessage(err)}`);
+    throw new DrError(`part ${part.key} is missing or unreadable on ${storage.kind} ${storage.location}: ${errorMessage(err)}`);
   });
   const stored = new HashTap();
   const unz = decompressor(part.compression);
@@ -159,6 +160,24 @@ export async function readPart(storage: Storage, m: Manifest, part: PartRecord, 
     }
     throw new CheckError(`part ${part.key}: ${errorMessage(err)}`);
   }
+  compareDigests(p, part);
+}
+
+/**
+ * The single read of a part a consumer has just taken in full (openPart): awaits its end and checks its
+ * stored and plaintext size and SHA-256 against the manifest; a CheckError naming the part otherwise.
+ * A restore's database replay reads each dump part once this way.
+ */
+export async function checkOpened(p: { stored: HashTap; plain: HashTap; done: Promise<void> }, part: PartRecord): Promise<void> {
+  try {
+    await p.done;
+  } catch (err) {
+    throw new CheckError(`part ${part.key} is corrupted or unreadable (${p.stored.size} of ${part.stored.size} stored bytes read): ${errorMessage(err)}`);
+  }
+  compareDigests(p, part);
+}
+
+function compareDigests(p: { stored: HashTap; plain: HashTap }, part: PartRecord): void {
   const stored = p.stored.digest();
   if (stored.size !== part.stored.size || stored.sha256 !== part.stored.sha256) {
     throw new CheckError(`part ${part.key} is corrupted: stored SHA-256 ${stored.sha256.slice(0, 16)}… (${stored.size} bytes) differs from the manifest's ${part.stored.sha256.slice(0, 16)}… (${part.stored.size} bytes)`);

@@ -16,7 +16,7 @@ import { envMap } from '../docker/client.ts';
 import { execWithInput, type ExecResult } from '../docker/exec.ts';
 import { ENGINES } from './engines.ts';
 import type { ReplayContext, Throwaway } from './engine.ts';
-import { openPart } from '../codec/read.ts';
+import { openPart, checkOpened } from '../codec/read.ts';
 import { createHelper, HELPER_LABEL } from '../docker/volumes.ts';
 import type { DatabaseRecord, EngineKind, Manifest, PartRecord } from '../repo/manifest.ts';
 import type { Storage } from '../storage/types.ts';
@@ -82,9 +82,12 @@ async function waitReady(c: Docker.Container, name: string, probe: () => Promise
 function replayContext(job: DbRestoreJob, image: string, warnings: string[]): ReplayContext {
   const m = job.manifest;
   const feed = async (t: Throwaway, key: string, exec: Parameters<ReplayContext['feed']>[2]): Promise<ExecResult> => {
-    const plain = await openPart(job.storage, m, partOf(m, key), job.identities);
-    const r = await execWithInput(t.container, exec, plain.stream);
-    await plain.done;
+    // read once (the restore's check before writing looked only at its presence and size): a part that fails
+    // to decrypt, or whose bytes are not the manifest's, fails as a CheckError naming it, whatever the client did
+    const part = partOf(m, key);
+    const plain = await openPart(job.storage, m, part, job.identities);
+    const r = await execWithInput(t.container, exec, plain.stream).catch(async (err: unknown) => { await checkOpened(plain, part); throw err; });
+    await checkOpened(plain, part);
     return r;
   };
   return {
@@ -108,8 +111,7 @@ function replayContext(job: DbRestoreJob, image: string, warnings: string[]): Re
         const upload = helper.putArchive(body, { path: '/vol' });
         await pipeline(plain.stream, entry as unknown as NodeJS.WritableStream);
         pack.finalize();
-        await Promise.all([plain.done, upload]);
-        if (plain.plain.digest().sha256 !== part.plain.sha256) throw new CheckError(`part ${part.key}: content differs from the manifest`);
+        await Promise.all([checkOpened(plain, part), upload]);
       } finally {
         await helper.remove({ force: true, v: true }).catch(() => {});
       }

@@ -7,8 +7,8 @@
  * Single read (`singleRead`, every restore but --force and --dry-run, whose targets are absent, empty or an
  * unfinished restore's output): a volume part is only checked to be present with its recorded size here;
  * its stored SHA-256 is checked as the write pass reads it (src/codec/read.ts openPlain), and a failure then
- * removes or empties what the run wrote (src/restore/run.ts). The index parts (read in full here) and the
- * dumps are checked in full as before.
+ * removes or empties what the run wrote (src/restore/run.ts). A dump part likewise: its replay reads it once
+ * (src/db/replay.ts, checkOpened). The index parts are read in full here (the restore keeps them).
  */
 import { CheckError } from '../core/errors.ts';
 import { untilAborted } from '../core/concurrency.ts';
@@ -65,7 +65,7 @@ export async function checkParts({ storage, m, vols, dbs, identities, dryRun, si
   }
   for (const d of dbs) {
     for (const p of partsOf(m, [...d.databases.map((x) => x.part), ...d.extraParts.map((x) => x.part)])) {
-      await untilAborted(dryRun ? readPart(storage, m, p, identities) : precheckPart(storage, m, p, identities), signal);
+      await untilAborted(dryRun ? readPart(storage, m, p, identities) : singleRead ? statPart(storage, m, p) : precheckPart(storage, m, p, identities), signal);
     }
   }
   return indexes;

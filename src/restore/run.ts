@@ -126,7 +126,7 @@ async function restore(ctx: Context, opts: RestoreOptions): Promise<RestoreSumma
     const singleRead = !opts.force && !opts.dryRun;
     const indexes = await checkParts({ storage, m, vols, dbs, identities, dryRun: !!opts.dryRun, singleRead, signal });
     log.info({ id, volumes: vols.length, databases: dbs.length }, opts.dryRun ? 'every part read in full and checked'
-      : singleRead ? 'every part checked: signature, index entries, dumps\' stored SHA-256; volume parts present with their size (their SHA-256 is checked as they are written)'
+      : singleRead ? 'every part checked: signature, index entries; volume and dump parts present with their size (their SHA-256 is checked as they are read, once)'
         : 'every part checked: signature, stored SHA-256, age header, index entries');
 
     // 4. plan: targets must be fresh (absent or empty) unless --force, or hold an unfinished restore's output

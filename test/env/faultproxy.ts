@@ -9,6 +9,7 @@
  *   - `deleteError`: a DeleteObjects (POST ?delete) naming a key that matches `key`: those keys are taken out
  *     of the request before it is forwarded (so they really stay) and reported back as per-key `Errors`
  *     with `code` (default AccessDenied) in the 200 answer, as S3 does; counts once per request
+ * Every request is logged (method, key): a test counts how often a restore downloads each part.
  * It can also stand in for the multipart-upload part of S3 that s3rver lacks: `fakeUploads(list, pageSize)`
  * makes it answer ListMultipartUploads itself (prefix, KeyMarker / UploadIdMarker, MaxUploads, at most
  * `pageSize` per page) and AbortMultipartUpload of those uploads.
@@ -32,6 +33,8 @@ export interface FaultProxy {
   /** faults injected so far, by kind */
   injected: Record<Fault, number>;
   requests: number;
+  /** every request seen, in order: method and object key (the path after the bucket) */
+  log: { method: string; key: string }[];
   close(): Promise<void>;
 }
 
@@ -40,6 +43,7 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
   const injected: Record<Fault, number> = { '503': 0, reset: 0, stall: 0, truncate: 0, deleteError: 0 };
   const sockets = new Set<Socket>();
   const state = { requests: 0, uploadListings: 0 };
+  const log: { method: string; key: string }[] = [];
   let uploads: FakeUpload[] | null = null;
   let uploadsPage = 1000;
 
@@ -131,6 +135,7 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
   const server = createServer((req, res) => {
     state.requests++;
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    log.push({ method: req.method ?? '', key: decodeURIComponent(url.pathname.split('/').slice(2).join('/')) });
     if (uploads && req.method === 'GET' && url.searchParams.has('uploads')) { req.resume(); req.on('end', () => listUploads(url, res)); return; }
     if (uploads && req.method === 'DELETE' && url.searchParams.has('uploadId')) {
       const key = decodeURIComponent(url.pathname.split('/').slice(2).join('/'));
@@ -188,6 +193,7 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
     uploadsLeft: () => (uploads ?? []).map((u) => ({ ...u })),
     injected,
     get requests() { return state.requests; },
+    log,
     get uploadListings() { return state.uploadListings; },
     close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
   };

@@ -511,7 +511,7 @@ test('storage: a tiny local filesystem fills up: a clean failure naming it; with
 // ---------------------------------------------------------------------------------------------------------------
 // 3. corruption: every part kind, the manifest, a wrong identity, a missing part
 
-test('corruption: bit flips and truncation in every part kind and the manifest are refused before any write', async () => {
+test('corruption: bit flips and truncation in every part kind and the manifest are refused, naming the part, and leave no volume written', async () => {
   const kinds = [...new Set(base.parts.map((p) => p.kind))].sort();
   assert.ok(kinds.length >= 3, `part kinds: ${kinds}`);
   for (const kind of kinds) {

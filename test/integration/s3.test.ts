@@ -77,9 +77,23 @@ test('backup to local + S3, the local copy deleted, dr restore --latest --from s
 
   execFileSync('bash', [join(ROOT, 'test/env/stack.sh'), 'down'], { stdio: 'ignore' });
   execFileSync('bash', [join(ROOT, 'test/env/stack.sh'), 'create'], { stdio: 'ignore' });
-  const r = await runDr(['restore', '--latest', '--from', 's3'], env);
+  // through the fault proxy (no faults): it counts the downloads of every part
+  const { startFaultProxy } = await import('../env/faultproxy.ts');
+  const proxy = await startFaultProxy(s3.port);
+  let r: Awaited<ReturnType<typeof runDr>>;
+  try {
+    r = await runDr(['restore', '--latest', '--from', 's3'], { ...env, DR_S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` });
+  } finally {
+    await proxy.close();
+  }
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`Restored backup ${id} .* from s3 s3://dr-test-bucket/helpdesk/`));
+  // every part of the backup downloaded exactly once (the check before writing looks at sizes only)
+  const parts = keys.filter((k) => k.startsWith(`${id}/`) && !/\/(manifest\.json|SHA256SUMS)$/.test(k));
+  const gets = new Map<string, number>();
+  for (const q of proxy.log) if (q.method === 'GET') gets.set(q.key, (gets.get(q.key) ?? 0) + 1);
+  assert.ok(parts.length >= 8, `${parts.length} parts`);
+  assert.deepEqual(parts.map((k) => [k, gets.get(`helpdesk/${k}`) ?? 0]), parts.map((k) => [k, 1]), 'GETs per part');
   for (const c of WRITERS) assert.match(r.stdout, new RegExp(`${c}\\s+running\\s+healthy`));
   docker('stop', '-t', '5', ...WRITERS);
   try {
