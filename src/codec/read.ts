@@ -22,6 +22,18 @@ export function nullSink(): Writable {
   return new Writable({ highWaterMark: 1 << 20, write(_c, _e, cb) { cb(); } });
 }
 
+/** The stored bytes read (`got`) against the manifest's record: a CheckError naming the part when they differ. */
+function checkStored(got: { size: number; sha256: string }, part: PartRecord): void {
+  if (got.size !== part.stored.size || got.sha256 !== part.stored.sha256) {
+    throw new CheckError(`part ${part.key} is corrupted: stored SHA-256 ${got.sha256.slice(0, 16)}… (${got.size} bytes) differs from the manifest's ${part.stored.sha256.slice(0, 16)}… (${part.stored.size} bytes)`);
+  }
+}
+
+/** A part whose read or decryption failed after `read` stored bytes. */
+function unreadablePart(part: PartRecord, read: number, err: unknown): CheckError {
+  return new CheckError(`part ${part.key} is corrupted or unreadable (${read} of ${part.stored.size} stored bytes read): ${errorMessage(err)}`);
+}
+
 /** The plaintext of a part as a stream (no hash checks: see readPart for the checked form). */
 export async function openPart(storage: Storage, m: Manifest, part: PartRecord, identities: string[]): Promise<{ stream: Readable; stored: HashTap; plain: HashTap; done: Promise<void> }> {
   const raw = await storage.get(`${m.id}/${part.key}`);
@@ -50,15 +62,10 @@ export async function openPlain(storage: Storage, m: Manifest, part: PartRecord,
   });
   const stored = new HashTap();
   const unz = decompressor(part.compression);
-  const checked = pipeline(raw, stored, createDecryptStream(identities), coalesce(), unz).then(() => {
-    const got = stored.digest();
-    if (got.size !== part.stored.size || got.sha256 !== part.stored.sha256) {
-      throw new CheckError(`part ${part.key} is corrupted: stored SHA-256 ${got.sha256.slice(0, 16)}… (${got.size} bytes) differs from the manifest's ${part.stored.sha256.slice(0, 16)}… (${part.stored.size} bytes)`);
-    }
-  }, (err: unknown) => {
+  const checked = pipeline(raw, stored, createDecryptStream(identities), coalesce(), unz).then(() => checkStored(stored.digest(), part), (err: unknown) => {
     // torn down from downstream (the consumer failed or was interrupted): not the part's failure
     if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' || (err as Error).name === 'AbortError') throw err;
-    throw new CheckError(`part ${part.key} is corrupted or unreadable (${stored.size} of ${part.stored.size} stored bytes read): ${errorMessage(err)}`);
+    throw unreadablePart(part, stored.size, err);
   });
   checked.catch(() => {}); // awaited by the restore
   return { stream: unz as unknown as Readable, checked };
@@ -96,9 +103,7 @@ export async function precheckPart(storage: Storage, m: Manifest, part: PartReco
     await openHeader(raw, stored);
     got = stored.digest();
   }
-  if (got.size !== part.stored.size || got.sha256 !== part.stored.sha256) {
-    throw new CheckError(`part ${part.key} is corrupted: stored SHA-256 ${got.sha256.slice(0, 16)}… (${got.size} bytes) differs from the manifest's ${part.stored.sha256.slice(0, 16)}… (${part.stored.size} bytes)`);
-  }
+  checkStored(got, part);
 }
 
 /**
@@ -172,16 +177,13 @@ export async function checkOpened(p: { stored: HashTap; plain: HashTap; done: Pr
   try {
     await p.done;
   } catch (err) {
-    throw new CheckError(`part ${part.key} is corrupted or unreadable (${p.stored.size} of ${part.stored.size} stored bytes read): ${errorMessage(err)}`);
+    throw unreadablePart(part, p.stored.size, err);
   }
   compareDigests(p, part);
 }
 
 function compareDigests(p: { stored: HashTap; plain: HashTap }, part: PartRecord): void {
-  const stored = p.stored.digest();
-  if (stored.size !== part.stored.size || stored.sha256 !== part.stored.sha256) {
-    throw new CheckError(`part ${part.key} is corrupted: stored SHA-256 ${stored.sha256.slice(0, 16)}… (${stored.size} bytes) differs from the manifest's ${part.stored.sha256.slice(0, 16)}… (${part.stored.size} bytes)`);
-  }
+  checkStored(p.stored.digest(), part);
   const plain = p.plain.digest();
   if (plain.size !== part.plain.size) throw new CheckError(`part ${part.key}: its content differs from the manifest (${plain.size} bytes of plaintext, expected ${part.plain.size})`);
   if (part.plain.sha256 !== null && plain.sha256 !== part.plain.sha256) {
